@@ -1,0 +1,153 @@
+"""The disclosure item: one thing to publish, whatever the channel.
+
+Identifiers are English, content is Chinese. The model is frozen: processing plugins
+return changed copies (``item.model_copy(update=...)``), so what every channel carries
+is exactly what was hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: China Standard Time. China has no daylight saving, so a fixed offset is exact and
+#: needs no tz database on the machine.
+CST = timezone(timedelta(hours=8), "CST")
+
+ITEM_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+INDEX_NUMBER_PATTERN = r"^[0-9A-Z]{1,18}/\d{4}-\d{5}$"
+
+Kind = Literal["release", "interpretation", "response"]
+Openness = Literal["decision", "execution", "management", "service", "result"]
+Audience = Literal["public", "specific-group"]
+
+KIND_LABELS = {"release": "发布", "interpretation": "解读", "response": "回应"}
+OPENNESS_LABELS = {
+    "decision": "决策公开",
+    "execution": "执行公开",
+    "management": "管理公开",
+    "service": "服务公开",
+    "result": "结果公开",
+}
+AUDIENCE_LABELS = {"public": "全社会", "specific-group": "特定群体"}
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Attachment(_Frozen):
+    """A file published with the item. ``path`` is local and never published; the
+    title, file name and sha256 are."""
+
+    title: NonEmpty
+    path: Path
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    def public(self) -> dict[str, str]:
+        return {"title": self.title, "filename": self.filename, "sha256": self.sha256}
+
+
+class ChannelOverrides(_Frozen):
+    """Per-item changes to the catalogue's routing. Only optional channels may be
+    skipped; the catalogue's required channels are the law of the deployment."""
+
+    add: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+
+
+class Item(_Frozen):
+    """One disclosure item (政务公开事项的一条信息).
+
+    Example::
+
+        Item(id="jt-2026-land-001", catalog="land.compensation-notice",
+             title="关于XX村征地补偿安置方案的公告", body="……",
+             publisher="金堂县规划和自然资源局", formed_on=date(2026, 11, 20))
+    """
+
+    id: str = Field(pattern=ITEM_ID_PATTERN)
+    catalog: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    title: NonEmpty = Field(max_length=200)
+    body: NonEmpty
+    kind: Kind = "release"
+    openness: Openness | None = None
+    publisher: NonEmpty
+    document_number: str | None = None
+    index_number: str | None = Field(default=None, pattern=INDEX_NUMBER_PATTERN)
+    formed_on: date
+    publish_at: datetime | None = None
+    posting_days: int | None = Field(default=None, ge=1, le=3650)
+    area: str | None = None
+    audience: Audience = "public"
+    keywords: tuple[NonEmpty, ...] = ()
+    related: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    contact: str | None = None
+    channels: ChannelOverrides = ChannelOverrides()
+
+    @field_validator("publish_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # A naive time in a county notice means Beijing time, never the server's zone.
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=CST)
+        return value
+
+    @field_validator("related")
+    @classmethod
+    def _related_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import re
+
+        bad = [v for v in value if not re.match(ITEM_ID_PATTERN, v)]
+        if bad:
+            raise ValueError(f"related ids must be item ids, got {bad!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _interpretation_names_release(self) -> Item:
+        if self.kind == "interpretation" and not self.related:
+            raise ValueError(
+                "an interpretation (解读) must name the release it explains in 'related'"
+            )
+        return self
+
+    def public_fields(self) -> dict[str, Any]:
+        """The fields every channel may show, as plain JSON data.
+
+        Local paths, routing overrides and the schedule are not content, so a change
+        to them does not make a new edition.
+        """
+        data = self.model_dump(mode="json", exclude={"attachments", "channels", "publish_at"})
+        data["attachments"] = [a.public() for a in self.attachments]
+        return data
+
+
+def canonical_json(data: Any) -> str:
+    """Stable JSON: sorted keys, no spaces, UTF-8 text kept as is."""
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def content_hash(item: Item) -> str:
+    """sha256 of the canonical JSON of the prepared public fields (attachment hashes
+    included). Two items with the same hash are the same edition."""
+    return hashlib.sha256(canonical_json(item.public_fields()).encode("utf-8")).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
