@@ -1,0 +1,191 @@
+"""The channel contract: what a plugin implements to carry items somewhere.
+
+A channel renders, sends and classifies errors. Everything else (retries, backoff,
+leases, idempotency, the ledger) belongs to core. See ``channels/archive.py`` for the
+reference implementation and ``docs/channels.md`` for a walk-through.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .item import Item
+
+Mode = Literal["online", "offline"]
+Guarantee = Literal["idempotency-key", "upsert", "versioned", "lookup", "none"]
+GUARANTEES: tuple[str, ...] = ("idempotency-key", "upsert", "versioned", "lookup", "none")
+#: Guarantees under which sending the same edition twice cannot make a second copy, so a
+#: delivery whose outcome is unknown may simply be sent again.
+RESEND_SAFE: frozenset[str] = frozenset({"idempotency-key", "upsert", "versioned"})
+
+
+class PreparedItem(Item):
+    """An item as one edition: after the prepare hooks (masking, sanitising), with the
+    edition number the ledger gave its content hash. This is what channels receive."""
+
+    edition: int
+    content_hash: str
+
+    @property
+    def short_hash(self) -> str:
+        """The first 8 hex digits: printed on notices so a citizen can compare the wall
+        with the web."""
+        return self.content_hash[:8]
+
+
+class Rendition(BaseModel):
+    """What a channel would send for an item: pure data, used for delivery, dry runs
+    and ``gongkai render``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    media_type: str = "text/plain"
+    body: str
+    data: dict[str, Any] = {}
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.body.encode("utf-8")).hexdigest()
+
+
+ReceiptStatus = Literal["delivered", "publishing", "awaiting-confirmation", "withdrawn"]
+
+
+class Receipt(BaseModel):
+    """What a channel reports after an action. ``data`` holds channel-specific ids
+    (``media_id``, ``publish_id``) that later calls (update, poll, withdraw) need."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: ReceiptStatus = "delivered"
+    external_id: str | None = None
+    url: str | None = None
+    artifact: str | None = None
+    data: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What core hands every channel instance."""
+
+    name: str
+    state_dir: Path
+    clock: Callable[[], datetime]
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    pool_size: int = 8
+
+
+@dataclass
+class DeliveryProgress:
+    """Per-delivery scratch space that core persists, for two-step creates."""
+
+    saved: dict[str, Any] = field(default_factory=dict)
+    save: Callable[[dict[str, Any]], None] = lambda data: None
+
+
+_progress: contextvars.ContextVar[DeliveryProgress | None] = contextvars.ContextVar(
+    "gongkai_delivery_progress", default=None
+)
+
+
+class Channel:
+    """Base class of every channel. Subclass it and register the class through the
+    ``gongkai_register_channels`` hook.
+
+    Class attributes:
+        name: unique channel name, used in config (``[channels.<name>]``) and the
+            catalogue's routing.
+        mode: ``online`` (done when the remote accepts) or ``offline`` (done when a
+            person confirms the posting or broadcast).
+        guarantee: what makes a resend safe: ``idempotency-key`` (the remote drops a
+            repeated key), ``upsert`` (same key overwrites), ``versioned`` (the remote
+            keeps editions apart), ``lookup`` (``reconcile`` can find what was sent) or
+            ``none``.
+        Config: a frozen pydantic model with ``extra="forbid"`` for the channel's own
+            keys. Secrets are ``SecretStr`` and named in config by environment variable.
+    """
+
+    name: ClassVar[str]
+    mode: ClassVar[Mode] = "online"
+    guarantee: ClassVar[Guarantee] = "none"
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __init__(self, config: BaseModel, context: ChannelContext) -> None:
+        self.config = config
+        self.context = context
+
+    # --- the contract ---------------------------------------------------------------
+
+    def render(self, item: PreparedItem) -> Rendition:
+        """Return what would be sent. Must be pure: no I/O, same input → same output."""
+        raise NotImplementedError
+
+    def deliver(
+        self, item: PreparedItem, rendition: Rendition, previous: Receipt | None
+    ) -> Receipt:
+        """Create (``previous`` is None) or update the item on the remote.
+
+        Raise a :mod:`gongkai.errors` delivery error to classify a failure.
+        """
+        raise NotImplementedError
+
+    def withdraw(self, item: PreparedItem, receipt: Receipt, reason: str) -> Receipt:
+        """Take the item down. Return a receipt with status ``withdrawn``."""
+        raise NotImplementedError
+
+    def poll(self, receipt: Receipt) -> Receipt:
+        """Optional: ask after a remote job (status ``publishing``). Return the new
+        receipt; ``publishing`` again means ask later."""
+        raise NotImplementedError
+
+    def reconcile(self, item: PreparedItem, attempt: dict[str, Any]) -> Receipt | None:
+        """Optional: settle a delivery whose outcome is unknown. Return the receipt if
+        the remote has the item, None if it surely does not (core then sends it again).
+        Leave it unimplemented if the remote cannot be asked."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Optional: verify config and credentials; raise a delivery error if not."""
+
+    def refresh_auth(self) -> None:
+        """Optional: drop cached credentials. Core calls it once after an AuthError."""
+
+    # --- helpers for channels -------------------------------------------------------
+
+    @classmethod
+    def supports(cls, method: str) -> bool:
+        return getattr(cls, method) is not getattr(Channel, method)
+
+    def checkpoint(self, **data: Any) -> None:
+        """Persist progress of a multi-step create before the next step, so a rerun
+        resumes instead of creating twice (WeChat: save the draft's media_id before
+        submitting it)."""
+        progress = _progress.get()
+        if progress is not None:
+            progress.saved.update(data)
+            progress.save(dict(progress.saved))
+
+    def resumed(self) -> dict[str, Any]:
+        """What an earlier, interrupted attempt at this edition saved with
+        :meth:`checkpoint` (empty on a first attempt)."""
+        progress = _progress.get()
+        return dict(progress.saved) if progress is not None else {}
+
+
+def bind_progress(progress: DeliveryProgress) -> contextvars.Token:
+    return _progress.set(progress)
+
+
+def unbind_progress(token: contextvars.Token) -> None:
+    _progress.reset(token)

@@ -1,0 +1,244 @@
+"""Configuration: ``config.toml`` validated into frozen settings.
+
+Secrets never sit in the file. A secret field names its environment variable::
+
+    [channels.wechat]
+    app_secret = { env = "GONGKAI_WECHAT_SECRET" }
+
+Every error names the file, the key path and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from .errors import ConfigError
+from .log import register_secret
+
+CONFIG_ENV = "GONGKAI_CONFIG"
+#: Keys of ``[channels.<name>]`` that core reads; the rest go to the channel's Config.
+CORE_CHANNEL_KEYS = frozenset(
+    {
+        "enabled",
+        "every_item",
+        "concurrency",
+        "connect_timeout",
+        "read_timeout",
+        "delivery_timeout",
+        "retry",
+    }
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetryPolicy(_Frozen):
+    """Two layers: ``attempts`` tries within one run with exponential backoff and full
+    jitter (at most ``max_seconds`` of waiting in all), then a cross-run ``schedule``
+    of delays in seconds; when it runs out the delivery is ``failed``."""
+
+    attempts: int = Field(default=4, ge=1, le=20)
+    max_seconds: float = Field(default=60.0, ge=0)
+    backoff_initial: float = Field(default=0.5, ge=0)
+    backoff_max: float = Field(default=20.0, ge=0)
+    # Svix's schedule, less its leading "immediately" (that is the in-run retry).
+    schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+class ChannelSettings(BaseModel):
+    """One enabled channel: core's keys plus the channel's own validated Config."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    enabled: bool = True
+    every_item: bool = False
+    concurrency: int | None = Field(default=None, ge=1)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    delivery_timeout: float = Field(default=600.0, gt=0)
+    retry: RetryPolicy = RetryPolicy()
+    options: Any = None
+
+
+class CalendarSettings(_Frozen):
+    extra_holidays: tuple[date, ...] = ()
+    extra_workdays: tuple[date, ...] = ()
+
+
+class PrivacySettings(_Frozen):
+    """One masking policy for every channel of a deployment: numbers masked two ways
+    on two channels could be joined back together."""
+
+    enabled: bool = True
+    id_keep: tuple[int, int] = (6, 4)
+    phone_keep: tuple[int, int] = (3, 4)
+    bank_card_keep: tuple[int, int] = (6, 4)
+    keep_numbers: tuple[str, ...] = ()
+
+
+class PluginSettings(_Frozen):
+    strict: bool = False
+    disabled: tuple[str, ...] = ()
+
+
+class Settings(_Frozen):
+    """The whole configuration. Paths are absolute (relative ones in the file are
+    relative to the file's folder)."""
+
+    source: str = "<defaults>"
+    state_dir: Path = Path(".gongkai")
+    catalogue: tuple[str, ...] = ("default",)
+    concurrency: int = Field(default=8, ge=1, le=256)
+    lease_seconds: float = Field(default=900.0, gt=0)
+    ledger_sync: Literal["normal", "full"] = "normal"
+    org_code: str = Field(default="00000000000000000X", pattern=r"^[0-9A-Z]{1,18}$")
+    org_codes: dict[str, str] = {}
+    calendar: CalendarSettings = CalendarSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    plugins: PluginSettings = PluginSettings()
+    channels: dict[str, dict[str, Any]] = {}
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.state_dir / "ledger.sqlite3"
+
+    def org_code_for(self, publisher: str) -> str:
+        return self.org_codes.get(publisher, self.org_code)
+
+
+_SECTIONS = {"gongkai", "org_codes", "calendar", "privacy", "plugins", "channels"}
+
+
+def _error_from_validation(source: str, prefix: str, exc: ValidationError) -> ConfigError:
+    err = exc.errors(include_url=False)[0]
+    key = ".".join([prefix, *(str(p) for p in err["loc"])]).strip(".")
+    if err["type"] == "extra_forbidden":
+        return ConfigError(source, key, "unknown key", "remove it or check its spelling")
+    return ConfigError(source, key, err["msg"], "correct the value (see docs/config.md)")
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from ``path``, ``$GONGKAI_CONFIG``, ``./config.toml``, or defaults."""
+    if path is None:
+        path = os.environ.get(CONFIG_ENV) or ("config.toml" if Path("config.toml").is_file() else None)
+    if path is None:
+        return Settings(state_dir=Path(".gongkai").resolve(), **overrides)
+    file = Path(path)
+    source = str(file)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, "", "file not found", f"create it or set {CONFIG_ENV}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "", f"not valid TOML ({exc})", "fix the syntax") from exc
+    return settings_from_dict(data, source=source, base_dir=file.resolve().parent, **overrides)
+
+
+def settings_from_dict(
+    data: Mapping[str, Any], *, source: str = "<dict>", base_dir: Path | None = None, **overrides
+) -> Settings:
+    base_dir = base_dir or Path.cwd()
+    unknown = set(data) - _SECTIONS
+    if unknown:
+        raise ConfigError(
+            source, sorted(unknown)[0], "unknown section", f"use only {', '.join(sorted(_SECTIONS))}"
+        )
+    flat: dict[str, Any] = dict(data.get("gongkai", {}))
+    for section in ("org_codes", "calendar", "privacy", "plugins", "channels"):
+        if section in data:
+            flat[section] = data[section]
+    flat.update(overrides)
+    try:
+        settings = Settings.model_validate({**flat, "source": source})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        prefix = "" if str(err["loc"][0]) in _SECTIONS else "gongkai"
+        raise _error_from_validation(source, prefix, exc) from exc
+    state_dir = settings.state_dir if settings.state_dir.is_absolute() else base_dir / settings.state_dir
+    catalogue = tuple(
+        c if c == "default" or Path(c).is_absolute() else str(base_dir / c) for c in settings.catalogue
+    )
+    return settings.model_copy(update={"state_dir": state_dir, "catalogue": catalogue})
+
+
+def _is_secret_field(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
+def _resolve_env_refs(
+    raw: dict[str, Any], config_cls: type[BaseModel], source: str, key: str
+) -> dict[str, Any]:
+    resolved: dict[str, Any] = {}
+    fields = config_cls.model_fields
+    for name, value in raw.items():
+        path = f"{key}.{name}"
+        if isinstance(value, dict) and set(value) == {"env"}:
+            variable = value["env"]
+            if variable not in os.environ:
+                raise ConfigError(
+                    source,
+                    path,
+                    f"environment variable {variable} is not set",
+                    f"export {variable}, or set enabled = false for this channel",
+                )
+            register_secret(os.environ[variable])
+            resolved[name] = os.environ[variable]
+            continue
+        if name in fields and _is_secret_field(fields[name].annotation) and value is not None:
+            raise ConfigError(
+                source,
+                path,
+                "a secret is written in the file",
+                f'remove it and write {name} = {{ env = "GONGKAI_{key.split(".")[-1].upper()}_'
+                f'{name.upper()}" }}, then export that variable',
+            )
+        resolved[name] = value
+    return resolved
+
+
+def build_channel_settings(
+    settings: Settings, channel_classes: Mapping[str, type]
+) -> dict[str, ChannelSettings]:
+    """Validate every ``[channels.<name>]`` table against its channel's Config.
+
+    Returns the enabled channels only. A table for a channel no plugin offers is an
+    error, since a typo there would silently stop a whole channel.
+    """
+    enabled: dict[str, ChannelSettings] = {}
+    for name, table in settings.channels.items():
+        key = f"channels.{name}"
+        if not isinstance(table, dict):
+            raise ConfigError(settings.source, key, "must be a table", f"write [{key}]")
+        if name not in channel_classes:
+            raise ConfigError(
+                settings.source,
+                key,
+                f"no installed channel is named '{name}'",
+                "install the plugin that provides it, fix the name, or remove the table "
+                "(`gongkai channels` lists the installed ones)",
+            )
+        if not table.get("enabled", True):
+            continue
+        core = {k: v for k, v in table.items() if k in CORE_CHANNEL_KEYS}
+        own = {k: v for k, v in table.items() if k not in CORE_CHANNEL_KEYS}
+        config_cls = channel_classes[name].Config
+        own = _resolve_env_refs(own, config_cls, settings.source, key)
+        try:
+            options = config_cls.model_validate(own)
+        except ValidationError as exc:
+            raise _error_from_validation(settings.source, key, exc) from exc
+        try:
+            enabled[name] = ChannelSettings.model_validate({**core, "name": name, "options": options})
+        except ValidationError as exc:
+            raise _error_from_validation(settings.source, key, exc) from exc
+    return enabled

@@ -1,0 +1,113 @@
+"""HTTP helpers for channels: one pooled session with timeouts, and the standard
+classification of responses and ``requests`` exceptions into delivery errors.
+
+Channels call :func:`classify_exception` and :func:`raise_for_status` instead of writing
+their own mapping, so every channel treats a 429 or a read timeout the same way.
+"""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .channel import ChannelContext
+from .errors import (
+    AuthError,
+    DeliveryError,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+
+
+class TimeoutSession(requests.Session):
+    """A session whose every request has connect and read timeouts."""
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method, url, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("timeout", self.default_timeout)
+        return super().request(method, url, **kwargs)
+
+
+def new_session(context: ChannelContext) -> requests.Session:
+    session = TimeoutSession((context.connect_timeout, context.read_timeout))
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(context.pool_size, 1))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Parse a Retry-After header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def classify_exception(exc: requests.RequestException, what: str) -> DeliveryError:
+    """Map a ``requests`` exception to a delivery error.
+
+    The line that matters: was the request possibly received? A connect timeout or a
+    refused connection means no; a read timeout or a dropped connection means maybe,
+    which is ``OutcomeUnknown`` and must never be blindly resent.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return TransientError(f"{what}: connect timeout")
+    if isinstance(exc, requests.ReadTimeout):
+        return OutcomeUnknown(f"{what}: no answer before the read timeout")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TransientError(f"{what}: TLS handshake failed")
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        text = repr(reason)
+        if "NewConnectionError" in text or "Connection refused" in text or "NameResolution" in text:
+            return TransientError(f"{what}: cannot connect")
+        return OutcomeUnknown(f"{what}: connection dropped after the request was sent")
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+        return PermanentError(f"{what}: invalid URL; fix the channel's url in config.toml")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return OutcomeUnknown(f"{what}: response cut off")
+    return TransientError(f"{what}: {type(exc).__name__}")
+
+
+def raise_for_status(response: requests.Response, what: str) -> None:
+    """Raise the delivery error that an HTTP status means; return on 2xx."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    message = f"{what}: HTTP {status}"
+    if status in (401, 403):
+        raise AuthError(message, http_status=status)
+    if status == 429:
+        raise TransientError(message, retry_after=retry_after, http_status=status)
+    if status in (408, 425) or status >= 500:
+        raise TransientError(message, retry_after=retry_after, http_status=status)
+    if status == 409:
+        # A conflict on create means the remote already has this key: the caller decides.
+        raise PermanentError(message + " (conflict)", http_status=status)
+    raise PermanentError(message + "; the remote refused the content", http_status=status)
+
+
+__all__ = [
+    "RateLimited",
+    "classify_exception",
+    "new_session",
+    "raise_for_status",
+    "retry_after_seconds",
+]
