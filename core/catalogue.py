@@ -163,18 +163,18 @@ class Catalogue:
                         item.id,
                     )
                 )
-        if entry.posting_min and item.posting_days is not None:
-            if item.posting_days < entry.posting_min.days:
-                found.append(
-                    ItemProblem(
-                        source,
-                        "posting_days",
-                        f"{item.posting_days} days is shorter than the minimum "
-                        f"{entry.posting_min.label()} of '{entry.key}'",
-                        f"set posting_days to at least {entry.posting_min.days} or remove it",
-                        item.id,
-                    )
+        posting_min = entry.posting_min
+        if posting_min and item.posting_days is not None and item.posting_days < posting_min.days:
+            found.append(
+                ItemProblem(
+                    source,
+                    "posting_days",
+                    f"{item.posting_days} days is shorter than the minimum "
+                    f"{entry.posting_min.label()} of '{entry.key}'",
+                    f"set posting_days to at least {entry.posting_min.days} or remove it",
+                    item.id,
                 )
+            )
         for name in item.channels.skip:
             if name in entry.channels.required:
                 found.append(

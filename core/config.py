@@ -106,7 +106,8 @@ class Settings(_Frozen):
     calendar: CalendarSettings = CalendarSettings()
     privacy: PrivacySettings = PrivacySettings()
     plugins: PluginSettings = PluginSettings()
-    channels: dict[str, dict[str, Any]] = {}
+    # With no config file at all, the archive channel still records every edition.
+    channels: dict[str, dict[str, Any]] = {"archive": {"every_item": True}}
 
     @property
     def ledger_path(self) -> Path:
@@ -130,7 +131,9 @@ def _error_from_validation(source: str, prefix: str, exc: ValidationError) -> Co
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Read settings from ``path``, ``$GONGKAI_CONFIG``, ``./config.toml``, or defaults."""
     if path is None:
-        path = os.environ.get(CONFIG_ENV) or ("config.toml" if Path("config.toml").is_file() else None)
+        path = os.environ.get(CONFIG_ENV) or (
+            "config.toml" if Path("config.toml").is_file() else None
+        )
     if path is None:
         return Settings(state_dir=Path(".gongkai").resolve(), **overrides)
     file = Path(path)
@@ -151,7 +154,10 @@ def settings_from_dict(
     unknown = set(data) - _SECTIONS
     if unknown:
         raise ConfigError(
-            source, sorted(unknown)[0], "unknown section", f"use only {', '.join(sorted(_SECTIONS))}"
+            source,
+            sorted(unknown)[0],
+            "unknown section",
+            f"use only {', '.join(sorted(_SECTIONS))}",
         )
     flat: dict[str, Any] = dict(data.get("gongkai", {}))
     for section in ("org_codes", "calendar", "privacy", "plugins", "channels"):
@@ -164,9 +170,12 @@ def settings_from_dict(
         err = exc.errors(include_url=False)[0]
         prefix = "" if str(err["loc"][0]) in _SECTIONS else "gongkai"
         raise _error_from_validation(source, prefix, exc) from exc
-    state_dir = settings.state_dir if settings.state_dir.is_absolute() else base_dir / settings.state_dir
+    state_dir = (
+        settings.state_dir if settings.state_dir.is_absolute() else base_dir / settings.state_dir
+    )
     catalogue = tuple(
-        c if c == "default" or Path(c).is_absolute() else str(base_dir / c) for c in settings.catalogue
+        c if c == "default" or Path(c).is_absolute() else str(base_dir / c)
+        for c in settings.catalogue
     )
     return settings.model_copy(update={"state_dir": state_dir, "catalogue": catalogue})
 
@@ -238,7 +247,9 @@ def build_channel_settings(
         except ValidationError as exc:
             raise _error_from_validation(settings.source, key, exc) from exc
         try:
-            enabled[name] = ChannelSettings.model_validate({**core, "name": name, "options": options})
+            enabled[name] = ChannelSettings.model_validate(
+                {**core, "name": name, "options": options}
+            )
         except ValidationError as exc:
             raise _error_from_validation(settings.source, key, exc) from exc
     return enabled

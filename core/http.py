@@ -7,8 +7,8 @@ their own mapping, so every channel treats a 429 or a read timeout the same way.
 
 from __future__ import annotations
 
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import requests
 from requests.adapters import HTTPAdapter

@@ -129,7 +129,10 @@ class Item(_Frozen):
         Local paths, routing overrides and the schedule are not content, so a change
         to them does not make a new edition.
         """
-        data = self.model_dump(mode="json", exclude={"attachments", "channels", "publish_at"})
+        data = self.model_dump(
+            mode="json",
+            exclude={"attachments", "channels", "publish_at", "edition", "content_hash"},
+        )
         data["attachments"] = [a.public() for a in self.attachments]
         return data
 

@@ -23,7 +23,7 @@ ITEM_SUFFIXES = (".md", ".json")
 
 # What to tell an author, by pydantic error type. The default covers the rest.
 _FIXES = {
-    "missing": "add it to the front matter",
+    "missing": "add it to the item",
     "extra_forbidden": "remove it, or check its spelling against docs/items.md",
     "date_from_datetime_parsing": "write the date as YYYY-MM-DD",
     "date_parsing": "write the date as YYYY-MM-DD",
@@ -160,7 +160,13 @@ def _expand(paths: Iterable[str | Path]) -> Iterable[Path | None]:
             continue
         path = Path(raw)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in ITEM_SUFFIXES)
+            yield from sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in ITEM_SUFFIXES
+                # skip hidden folders such as a state directory (.gongkai) kept beside items
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
         else:
             yield path
 
@@ -186,9 +192,7 @@ def load_paths(paths: Iterable[str | Path]) -> tuple[list[LoadedItem], list[Item
             try:
                 text = path.read_text(encoding="utf-8")
             except UnicodeDecodeError:
-                problems.append(
-                    ItemProblem(source, "", "not UTF-8 text", "save the file as UTF-8")
-                )
+                problems.append(ItemProblem(source, "", "not UTF-8 text", "save the file as UTF-8"))
                 continue
             items, found = parse_text(
                 text, source, suffix=path.suffix, base=path.parent, stem=path.stem

@@ -96,5 +96,3 @@ def gongkai_on_delivery_error(
             if final:
                 pager.notify(f"{item.id} on {channel.name}: {error}")
     """
-
-

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 import pluggy
-from pydantic import BaseModel
-
 from gongkai.channel import GUARANTEES, Channel
 from gongkai.errors import PluginError
 from gongkai.log import get_logger
+from pydantic import BaseModel
 
 from . import hookspecs
 
@@ -176,3 +175,37 @@ def collect_channels(pm: GongkaiPluginManager, *, strict: bool = False) -> dict[
                 )
             found[cls.name] = ChannelInfo(cls, plugin)
     return found
+
+
+def describe_channels(settings, *, strict: bool = False) -> list[dict[str, object]]:
+    """Installed channels, where each comes from, and whether config enables it."""
+    pm = get_plugin_manager(strict=strict, disabled=settings.plugins.disabled)
+    rows = []
+    for name, info in sorted(collect_channels(pm, strict=strict).items()):
+        table = settings.channels.get(name)
+        if table is None:
+            configured = "no"
+        else:
+            configured = "enabled" if table.get("enabled", True) else "disabled"
+        rows.append(
+            {
+                "name": name,
+                "plugin": info.plugin,
+                "mode": info.cls.mode,
+                "guarantee": info.cls.guarantee,
+                "configured": configured,
+                "doc": (info.cls.__doc__ or "").strip().splitlines()[0] if info.cls.__doc__ else "",
+            }
+        )
+    for problem in pm.problems:
+        rows.append(
+            {
+                "name": "?",
+                "plugin": problem.plugin,
+                "mode": "",
+                "guarantee": "",
+                "configured": f"broken: {problem.problem}",
+                "doc": "",
+            }
+        )
+    return rows

@@ -137,9 +137,7 @@ class Ledger(abc.ABC):
         """End an attempt; False if the lease was lost (the attempt is logged anyway)."""
 
     @abc.abstractmethod
-    def expire_leases(
-        self, now: datetime, owner_alive: Callable[[str], bool]
-    ) -> list[DeliveryRow]:
+    def expire_leases(self, now: datetime, owner_alive: Callable[[str], bool]) -> list[DeliveryRow]:
         """Turn in-flight rows whose lease ran out (or whose owner is gone) into
         ``unknown``, never ``pending``."""
 

@@ -329,9 +329,9 @@ class SQLiteLedger(Ledger):
                     (item_id, edition),
                 ).fetchone()
         if not found:
-            raise UnknownItem(f"the ledger has no item '{item_id}'" + (
-                f" edition {edition}" if edition else ""
-            ))
+            raise UnknownItem(
+                f"the ledger has no item '{item_id}'" + (f" edition {edition}" if edition else "")
+            )
         return json.loads(found[0]), found[1], found[2]
 
     # --- work ------------------------------------------------------------------------------
@@ -409,6 +409,7 @@ class SQLiteLedger(Ledger):
             "receipt = COALESCE(?, receipt), last_error = ?, next_attempt_at = ?, "
             "delivered_edition = CASE WHEN ? THEN edition ELSE delivered_edition END, "
             "checkpoint = CASE WHEN ? THEN NULL ELSE checkpoint END, "
+            "attempts = CASE WHEN ? = 'pending' THEN 0 ELSE attempts END, "
             f"updated_at = ? WHERE item_id = ? AND channel = ? AND {where}",
             (
                 finish.state,
@@ -417,6 +418,7 @@ class SQLiteLedger(Ledger):
                 ts(finish.next_attempt_at),
                 delivered,
                 delivered,
+                finish.state,
                 ts(now),
                 item_id,
                 channel,
@@ -426,7 +428,16 @@ class SQLiteLedger(Ledger):
         return cursor.rowcount == 1
 
     def _log(
-        self, db, item_id, channel, edition, action, started, finished, outcome, status=None,
+        self,
+        db,
+        item_id,
+        channel,
+        edition,
+        action,
+        started,
+        finished,
+        outcome,
+        status=None,
         error=None,
     ) -> None:
         duration = None
@@ -436,7 +447,18 @@ class SQLiteLedger(Ledger):
         db.execute(
             "INSERT INTO attempts (item_id, channel, edition, action, started_at, finished_at, "
             "outcome, http_status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (item_id, channel, edition, action, started, finished, outcome, status, error, duration),
+            (
+                item_id,
+                channel,
+                edition,
+                action,
+                started,
+                finished,
+                outcome,
+                status,
+                error,
+                duration,
+            ),
         )
 
     def expire_leases(self, now: datetime, owner_alive: Callable[[str], bool]):
@@ -459,8 +481,16 @@ class SQLiteLedger(Ledger):
                     (f"outcome unknown: {why} during delivery", ts(now), row.item_id, row.channel),
                 )
                 self._log(
-                    db, row.item_id, row.channel, row.edition, "deliver", row.updated_at,
-                    ts(now), "unknown", None, f"{why} (owner {row.lease_owner})",
+                    db,
+                    row.item_id,
+                    row.channel,
+                    row.edition,
+                    "deliver",
+                    row.updated_at,
+                    ts(now),
+                    "unknown",
+                    None,
+                    f"{why} (owner {row.lease_owner})",
                 )
                 expired.append(row)
         return expired
@@ -477,8 +507,16 @@ class SQLiteLedger(Ledger):
                 return False
             self._apply(db, item_id, channel, finish, now, f"state IN ({marks})", tuple(expect))
             self._log(
-                db, item_id, channel, found[0], finish.action, finish.started_at, ts(now),
-                finish.outcome or finish.state, finish.http_status, finish.error,
+                db,
+                item_id,
+                channel,
+                found[0],
+                finish.action,
+                finish.started_at,
+                ts(now),
+                finish.outcome or finish.state,
+                finish.http_status,
+                finish.error,
             )
             return True
 

@@ -1,0 +1,88 @@
+"""Typed results of a run, for the library API, the CLI table and ``--json``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from .errors import ItemProblem
+
+Status = Literal[
+    "delivered",  # sent this run (first edition on this channel)
+    "updated",  # sent this run, replacing an older edition
+    "unchanged",  # the channel already carries this edition
+    "scheduled",  # publish_at is in the future
+    "publishing",  # the remote is still working on it; a later run polls
+    "awaiting-confirmation",  # offline: a person must post or broadcast it and confirm
+    "pending",  # queued, not attempted this run (another worker, or not due)
+    "in-flight",  # another process is delivering it right now
+    "retry-wait",  # failed for now; a later run retries
+    "paused",  # the channel was paused this run (rate limit, credentials)
+    "failed",  # permanent: an operator must act
+    "unknown",  # the outcome is unknown; reconcile or an operator settles it
+    "withdrawn",
+    "not-enabled",  # the catalogue routes it to a channel that config does not enable
+]
+#: Statuses that make ``gongkai publish`` exit 1.
+FAILING: frozenset[str] = frozenset({"retry-wait", "paused", "failed", "unknown"})
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    item_id: str
+    channel: str
+    status: Status
+    edition: int | None = None
+    detail: str = ""
+    url: str | None = None
+    artifact: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    """What one run did: one outcome per (item, channel) it touched, and the problems
+    of the items it could not take."""
+
+    outcomes: list[DeliveryOutcome] = field(default_factory=list)
+    problems: list[ItemProblem] = field(default_factory=list)
+    editions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[DeliveryOutcome]:
+        return [o for o in self.outcomes if o.status in FAILING]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.failed
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done; 2 some input was bad (the rest still went out); 1 some delivery
+        failed. Bad input wins because it needs the author, not a rerun."""
+        if self.problems:
+            return 2
+        return 1 if self.failed else 0
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for outcome in self.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return counts
+
+    def outcome(self, item_id: str, channel: str) -> DeliveryOutcome | None:
+        for outcome in self.outcomes:
+            if outcome.item_id == item_id and outcome.channel == channel:
+                return outcome
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "counts": self.counts(),
+            "outcomes": [o.as_dict() for o in self.outcomes],
+            "problems": [p.as_dict() for p in self.problems],
+        }
