@@ -92,7 +92,7 @@ def cmd_publish(args) -> int:
             result = publisher.publish(progress=_Bar())
     rows = [
         (o.item_id, o.channel, o.edition or "", o.status, o.detail or o.url or o.artifact or "")
-        for o in result.outcomes
+        for o in sorted(result.outcomes, key=lambda o: (o.item_id, o.channel))
         if o.status != "not-enabled" or args.verbose
     ]
     counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts().items()))

@@ -87,8 +87,13 @@ class PrivacySettings(_Frozen):
 
 
 class PluginSettings(_Frozen):
+    """``strict``: a broken plugin is fatal. ``disabled``: plugin names to block.
+    ``load``: extra plugin modules by dotted name, for local plugins that are not
+    packaged with an entry point."""
+
     strict: bool = False
     disabled: tuple[str, ...] = ()
+    load: tuple[str, ...] = ()
 
 
 class Settings(_Frozen):

@@ -41,7 +41,7 @@ from .errors import (
     RateLimited,
     TransientError,
 )
-from .item import Item, content_hash
+from .item import CST, Item, content_hash
 from .ledger import DeliveryRow, Finish, IngestRecord, Ledger
 from .loader import LoadedItem, problems_from_validation
 from .log import get_logger, scrub
@@ -588,7 +588,8 @@ class Dispatcher:
             status = {"delivered": "unchanged"}.get(row.state, row.state)
             detail = row.last_error or ""
             if row.state == "pending" and row.next_attempt_at and row.next_attempt_at > now:
-                status, detail = "scheduled", f"publish_at {row.next_attempt_at.isoformat()}"
+                when = row.next_attempt_at.astimezone(CST).isoformat(timespec="minutes")
+                status, detail = "scheduled", f"publish_at {when}"
             elif row.state == "retry-wait" and row.next_attempt_at:
                 detail = f"next try at {row.next_attempt_at.isoformat()}; {detail}"
             receipt = row.receipt or {}

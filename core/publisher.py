@@ -53,7 +53,7 @@ class Publisher:
         strict: bool | None = None,
         load_entry_points: bool = True,
     ) -> None:
-        from gongkai.plugins.manager import collect_channels, get_plugin_manager
+        from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugin_manager
 
         self.settings = settings
         self.clock = clock
@@ -64,6 +64,7 @@ class Publisher:
             disabled=settings.plugins.disabled,
             extra=plugins,
             load_entry_points=load_entry_points,
+            builtins=(*DEFAULT_PLUGINS, *settings.plugins.load),
         )
         self.channel_classes = collect_channels(self.pm, strict=strict)
         self.channel_settings = build_channel_settings(
