@@ -1,0 +1,103 @@
+"""Config loading: errors name file, key and fix; secrets come from the environment."""
+
+from __future__ import annotations
+
+import pytest
+from gongkai import Publisher
+from gongkai.config import build_channel_settings, load_settings
+from gongkai.errors import ConfigError
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_loads(monkeypatch):
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    settings = load_settings(root / "config.toml")
+    assert settings.state_dir == root / ".gongkai"
+    publisher = Publisher(settings, load_entry_points=False)
+    assert list(publisher.channels) == ["archive"]
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    path = write(tmp_path, "[gongkai]\nconcurency = 4\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert info.value.file == str(path)
+    assert info.value.key == "gongkai.concurency"
+    assert "spelling" in info.value.fix
+
+
+def test_bad_value_names_key(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "[gongkai]\nconcurrency = 0\n"))
+    assert info.value.key == "gongkai.concurrency"
+
+
+def test_unknown_channel_table_is_an_error(tmp_path):
+    settings = load_settings(write(tmp_path, "[channels.wechta]\n"))
+    with pytest.raises(ConfigError) as info:
+        Publisher(settings, load_entry_points=False)
+    assert info.value.key == "channels.wechta"
+    assert "gongkai channels" in info.value.fix
+
+
+def test_channel_config_unknown_key(tmp_path):
+    settings = load_settings(write(tmp_path, "[channels.archive]\ndirectory = 'x'\n"))
+    with pytest.raises(ConfigError) as info:
+        Publisher(settings, load_entry_points=False)
+    assert info.value.key == "channels.archive.directory"
+
+
+def test_secret_written_in_file_is_refused(tmp_path):
+    settings = load_settings(
+        write(
+            tmp_path, "[channels.webhook]\nurl = 'http://127.0.0.1:9/x'\ntoken = 's3cret-value'\n"
+        )
+    )
+    from gongkai.channels.webhook import WebhookChannel
+
+    with pytest.raises(ConfigError) as info:
+        build_channel_settings(settings, {"webhook": WebhookChannel})
+    assert info.value.key == "channels.webhook.token"
+    assert "s3cret-value" not in str(info.value)
+    assert 'token = { env = "GONGKAI_WEBHOOK_TOKEN" }' in info.value.fix
+
+
+def test_secret_from_environment(tmp_path, monkeypatch):
+    from gongkai.channels.webhook import WebhookChannel
+
+    path = write(
+        tmp_path,
+        "[channels.webhook]\nurl = 'http://127.0.0.1:9/x'\ntoken = { env = 'HOOK_TOKEN' }\n",
+    )
+    monkeypatch.delenv("HOOK_TOKEN", raising=False)
+    with pytest.raises(ConfigError) as info:
+        build_channel_settings(load_settings(path), {"webhook": WebhookChannel})
+    assert "HOOK_TOKEN is not set" in str(info.value)
+    monkeypatch.setenv("HOOK_TOKEN", "tok-123456789")
+    channels = build_channel_settings(load_settings(path), {"webhook": WebhookChannel})
+    token = channels["webhook"].options.token
+    assert token.get_secret_value() == "tok-123456789"
+    assert "tok-123456789" not in repr(channels)
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
+    sub = tmp_path / "etc"
+    sub.mkdir()
+    path = sub / "config.toml"
+    path.write_text("[gongkai]\nstate_dir = 'state'\ncatalogue = ['default', 'local.toml']\n")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(path)
+    assert settings.state_dir == sub / "state"
+    assert settings.catalogue == ("default", str(sub / "local.toml"))
+
+
+def test_disabled_channel_is_not_built(tmp_path):
+    settings = load_settings(write(tmp_path, "[channels.archive]\nenabled = false\n"))
+    assert Publisher(settings, load_entry_points=False).channels == {}
