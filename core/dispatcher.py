@@ -115,15 +115,20 @@ class Dispatcher:
 
     # --- preparing items ------------------------------------------------------------------
 
-    def prepare(self, item: Item, source: str) -> tuple[Item | None, list[ItemProblem]]:
-        """Fill in defaults, run the prepare hooks, then validate."""
+    def prepare(
+        self, item: Item, source: str, *, allocate: bool = True
+    ) -> tuple[Item | None, list[ItemProblem]]:
+        """Fill in defaults, run the prepare hooks, then validate. ``allocate=False``
+        (previews) never allocates an index number."""
         entry = self.catalogue.get(item.catalog)
         updates: dict = {}
         if item.openness is None and entry is not None:
             updates["openness"] = entry.openness
         if item.index_number is None:
             prefix = f"{self.settings.org_code_for(item.publisher)}/{item.formed_on.year:04d}"
-            updates["index_number"] = self.ledger.index_number(item.id, prefix)
+            number = self.ledger.index_number(item.id, prefix, allocate=allocate)
+            if number is not None:
+                updates["index_number"] = number
         if updates:
             item = item.model_copy(update=updates)
         for impl in reversed(self.pm.hook.gongkai_prepare_item.get_hookimpls()):

@@ -195,24 +195,21 @@ class Publisher:
             payload, edition, digest = self.ledger.edition(item)
             prepared = PreparedItem(**payload, edition=edition, content_hash=digest)
         else:
-            problems = self._check(item, "<render>")
-            if problems:
-                raise ItemRejected(problems)
             prepared = self._preview(item)
         return active.instance.render(prepared)
 
     def _preview(self, item: Item) -> PreparedItem:
-        """Prepare without allocating an index number or recording an edition."""
-        for impl in reversed(self.pm.hook.gongkai_prepare_item.get_hookimpls()):
-            changed = impl.function(item=item, settings=self.settings)
-            item = changed if changed is not None else item
+        """Prepare exactly as publish would, without recording anything."""
+        ready, problems = self.dispatcher().prepare(item, "<render>", allocate=False)
+        if ready is None:
+            raise ItemRejected(problems)
         try:
-            _, latest, latest_hash = self.ledger.edition(item.id)
+            _, latest, latest_hash = self.ledger.edition(ready.id)
         except UnknownItem:
             latest, latest_hash = 0, ""
-        digest = content_hash(item)
+        digest = content_hash(ready)
         edition = latest if digest == latest_hash else latest + 1
-        return PreparedItem(**item.model_dump(), edition=edition, content_hash=digest)
+        return PreparedItem(**ready.model_dump(), edition=edition, content_hash=digest)
 
     def _channel(self, name: str) -> ActiveChannel:
         if name not in self.channels:

@@ -102,8 +102,9 @@ class Ledger(abc.ABC):
         a newer one)."""
 
     @abc.abstractmethod
-    def index_number(self, item_id: str, prefix: str) -> str:
-        """The item's index number, allocating ``<prefix>-<NNNNN>`` the first time."""
+    def index_number(self, item_id: str, prefix: str, allocate: bool = True) -> str | None:
+        """The item's index number, allocating ``<prefix>-<NNNNN>`` the first time
+        (``allocate=False``: None if it has none yet)."""
 
     @abc.abstractmethod
     def edition(self, item_id: str, edition: int | None = None) -> tuple[dict[str, Any], int, str]:

@@ -197,7 +197,14 @@ class SQLiteLedger(Ledger):
 
     # --- items and editions --------------------------------------------------------------
 
-    def index_number(self, item_id: str, prefix: str) -> str:
+    def index_number(self, item_id: str, prefix: str, allocate: bool = True) -> str | None:
+        with self._lock:
+            # Most calls find a number already; a plain read avoids the write lock.
+            found = self._db.execute(
+                "SELECT index_number FROM item_state WHERE item_id = ?", (item_id,)
+            ).fetchone()
+        if (found and found[0]) or not allocate:
+            return found[0] if found else None
         with self._write() as db:
             found = db.execute(
                 "SELECT index_number FROM item_state WHERE item_id = ?", (item_id,)
