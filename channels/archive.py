@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
+
 from gongkai.channel import Channel, PreparedItem, Receipt, Rendition
 from gongkai.errors import PermanentError, TransientError
 from gongkai.fileio import write_atomic
 from gongkai.item import canonical_json, sha256_file
 from gongkai.plugins.hookspecs import hookimpl
-from pydantic import BaseModel, ConfigDict
 
 
 class ArchiveChannel(Channel):

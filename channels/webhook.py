@@ -16,11 +16,12 @@ withdraw, gongkai sends ``DELETE <url>/<item id>``.
 from __future__ import annotations
 
 import requests
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
 from gongkai.channel import Channel, PreparedItem, Receipt, Rendition
 from gongkai.http import classify_exception, new_session, raise_for_status
 from gongkai.item import canonical_json
 from gongkai.plugins.hookspecs import hookimpl
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class WebhookChannel(Channel):

@@ -10,7 +10,6 @@ threads with a per-channel cap, so a hanging channel cannot starve the others.
 from __future__ import annotations
 
 import os
-import queue
 import socket
 import threading
 import time
@@ -115,20 +114,26 @@ class Dispatcher:
 
     # --- preparing items ------------------------------------------------------------------
 
+    def index_numbers(self, items: Iterable[Item], *, allocate: bool = True) -> dict[str, str]:
+        """Index numbers for items that do not carry one, in one ledger call."""
+        wanted = [
+            (i.id, f"{self.settings.org_code_for(i.publisher)}/{i.formed_on.year:04d}")
+            for i in items
+            if i.index_number is None
+        ]
+        return self.ledger.index_numbers(wanted, allocate=allocate) if wanted else {}
+
     def prepare(
-        self, item: Item, source: str, *, allocate: bool = True
+        self, item: Item, source: str, numbers: dict[str, str] | None = None
     ) -> tuple[Item | None, list[ItemProblem]]:
-        """Fill in defaults, run the prepare hooks, then validate. ``allocate=False``
-        (previews) never allocates an index number."""
+        """Fill in defaults, run the prepare hooks, then validate. ``numbers`` holds
+        index numbers from :meth:`index_numbers` (absent: the item gets none yet)."""
         entry = self.catalogue.get(item.catalog)
         updates: dict = {}
         if item.openness is None and entry is not None:
             updates["openness"] = entry.openness
-        if item.index_number is None:
-            prefix = f"{self.settings.org_code_for(item.publisher)}/{item.formed_on.year:04d}"
-            number = self.ledger.index_number(item.id, prefix, allocate=allocate)
-            if number is not None:
-                updates["index_number"] = number
+        if item.index_number is None and numbers and item.id in numbers:
+            updates["index_number"] = numbers[item.id]
         if updates:
             item = item.model_copy(update=updates)
         for impl in reversed(self.pm.hook.gongkai_prepare_item.get_hookimpls()):
@@ -155,16 +160,28 @@ class Dispatcher:
             problems.extend(found or [])
         return (None if problems else item), problems
 
-    def ingest(self, loaded: Sequence[LoadedItem], result: RunResult) -> list[tuple[str, str]]:
-        """Record editions and plan deliveries. Returns the (item, channel) pairs planned."""
+    def ingest(
+        self,
+        loaded: Sequence[LoadedItem],
+        result: RunResult,
+        on_chunk: Callable[[], None] = lambda: None,
+    ) -> list[tuple[str, str]]:
+        """Record editions and plan deliveries, a chunk per ledger transaction, calling
+        ``on_chunk`` after each so delivery can start before the whole batch is in.
+        Returns the (item, channel) pairs planned."""
+        planned: list[tuple[str, str]] = []
+        for start in range(0, len(loaded), INGEST_BATCH):
+            planned += self._ingest_chunk(loaded[start : start + INGEST_BATCH], result)
+            on_chunk()
+        return planned
+
+    def _ingest_chunk(self, loaded: Sequence[LoadedItem], result: RunResult):
         now = self.clock()
-        records: list[tuple[IngestRecord, str, PreparedItem]] = []
+        records: list[tuple[IngestRecord, str, Item]] = []
         not_enabled: list[DeliveryOutcome] = []
+        numbers = self.index_numbers(entry.item for entry in loaded)
         for entry in loaded:
-            try:
-                item, problems = self.prepare(entry.item, entry.source)
-            except DeliveryError:
-                raise
+            item, problems = self.prepare(entry.item, entry.source, numbers)
             result.problems.extend(problems)
             if item is None:
                 continue
@@ -202,10 +219,9 @@ class Dispatcher:
             records.append((record, entry.source, item))
 
         planned: list[tuple[str, str]] = []
-        for start in range(0, len(records), INGEST_BATCH):
-            chunk = records[start : start + INGEST_BATCH]
-            answers = self.ledger.ingest([r for r, _, _ in chunk], now)
-            for (record, source, item), answer in zip(chunk, answers, strict=True):
+        if records:
+            answers = self.ledger.ingest([r for r, _, _ in records], now)
+            for (record, source, item), answer in zip(records, answers, strict=True):
                 if answer.status == "stale":
                     result.problems.append(
                         ItemProblem(
@@ -393,12 +409,8 @@ class Dispatcher:
 
     # --- delivering -----------------------------------------------------------------------
 
-    def deliver_due(self, result: RunResult) -> None:
-        rows = self.ledger.due(self.clock(), self.channels)
-        if not rows:
-            return
-        outcomes = _Scheduler(self, rows).run()
-        result.outcomes.extend(outcomes)
+    def queue_due(self, scheduler: _Scheduler) -> None:
+        scheduler.add(self.ledger.due(self.clock(), self.channels))
 
     def attempt(self, row: DeliveryRow, paused: Callable[[str], None]) -> DeliveryOutcome:
         """Claim one delivery, send it with in-run retries, record the result."""
@@ -564,9 +576,16 @@ class Dispatcher:
         self.expire()
         self.reconcile(result)
         self.poll(result)
-        planned = self.ingest(loaded, result)
         self.ledger.requeue_stale(self.clock())
-        self.deliver_due(result)
+        scheduler = _Scheduler(self)
+        scheduler.start()
+        try:
+            # Work left by earlier runs first, then each chunk of new items as soon as
+            # it is recorded: sending overlaps with reading and hashing the rest.
+            self.queue_due(scheduler)
+            planned = self.ingest(loaded, result, on_chunk=lambda: self.queue_due(scheduler))
+        finally:
+            result.outcomes.extend(scheduler.finish())
         self._report_planned(planned, result)
         return result
 
@@ -613,44 +632,80 @@ class Dispatcher:
 
 class _Scheduler:
     """Runs deliveries on daemon threads: at most ``settings.concurrency`` at once and
-    at most the channel's cap per channel. Daemon threads, because a channel hung in a
-    call without a timeout must not keep the process alive after the run."""
+    at most the channel's cap per channel.
 
-    def __init__(self, dispatcher: Dispatcher, rows: list[DeliveryRow]) -> None:
+    Rows arrive with :meth:`add` while the run is still reading items; :meth:`finish`
+    says no more will come and waits. Workers pick their own next delivery under one
+    lock (round-robin over channels), so the main thread stays off the hot path; it
+    only watches for deliveries that hang past their channel's ``delivery_timeout``.
+    Daemon threads, because a channel hung in a call without a timeout must not keep
+    the process alive after the run.
+    """
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
         self.d = dispatcher
-        self.queues: dict[str, deque[DeliveryRow]] = {}
-        for row in rows:
-            self.queues.setdefault(row.channel, deque()).append(row)
         total = dispatcher.settings.concurrency
-        several = len(self.queues) > 1
+        several = len(dispatcher.channels) > 1
+        # With several channels, none may take every worker: one that hangs must leave
+        # room for the others.
         self.caps = {
-            name: dispatcher.channels[name].settings.concurrency
-            or (max(1, total - 1) if several else total)
-            for name in self.queues
+            name: active.settings.concurrency or (max(1, total - 1) if several else total)
+            for name, active in dispatcher.channels.items()
         }
-        self.total = total
-        self.running: dict[str, int] = dict.fromkeys(self.queues, 0)
+        self.queues: dict[str, deque[DeliveryRow]] = {n: deque() for n in dispatcher.channels}
+        self.seen: set[tuple[str, str]] = set()
+        self.size = 0
+        self.running: dict[str, int] = dict.fromkeys(dispatcher.channels, 0)
         self.paused: set[str] = set()
-        self.tasks: queue.Queue = queue.Queue()
-        self.done: queue.Queue = queue.Queue()
         self.started: dict[int, tuple[DeliveryRow, float]] = {}
-        self.workers = 0
-        self.size = len(rows)
+        self.outcomes: list[DeliveryOutcome] = []
+        self.lock = threading.Condition()
+        self.counter = 0
+        self.closed = False
+        self.workers = total
+
+    def start(self) -> None:
+        for _ in range(self.workers):
+            self._spawn()
+
+    def add(self, rows: Iterable[DeliveryRow]) -> None:
+        with self.lock:
+            for row in rows:
+                key = (row.item_id, row.channel)
+                if key not in self.seen:  # due() lists rows queued earlier but not taken
+                    self.seen.add(key)
+                    self.queues[row.channel].append(row)
+                    self.size += 1
+            self.lock.notify_all()
 
     def _pause(self, name: str) -> None:
-        self.paused.add(name)
+        with self.lock:
+            self.paused.add(name)
 
-    def _spawn(self) -> None:
-        self.workers += 1
-        threading.Thread(
-            target=self._work, name=f"gongkai-worker-{self.workers}", daemon=True
-        ).start()
+    def _take(self) -> tuple[int, DeliveryRow] | None:
+        # Caller holds the lock. Round-robin: a channel that got work goes to the back.
+        for name in list(self.queues):
+            q = self.queues[name]
+            if q and name not in self.paused and self.running[name] < self.caps[name]:
+                self.queues[name] = self.queues.pop(name)
+                row = q.popleft()
+                self.counter += 1
+                self.running[name] += 1
+                self.started[self.counter] = (row, self.d.monotonic())
+                return self.counter, row
+        return None
 
     def _work(self) -> None:
         while True:
-            task = self.tasks.get()
-            if task is None:
-                return
+            with self.lock:
+                task = self._take()
+                while task is None and not self.closed:
+                    self.lock.wait()
+                    task = self._take()
+                if task is None:
+                    self.workers -= 1
+                    self.lock.notify_all()
+                    return
             key, row = task
             try:
                 outcome = self.d.attempt(row, self._pause)
@@ -664,61 +719,40 @@ class _Scheduler:
                 outcome = DeliveryOutcome(
                     row.item_id, row.channel, "unknown", row.edition, f"internal error: {exc}"
                 )
-            self.done.put((key, outcome))
+            with self.lock:
+                if self.started.pop(key, None) is None:
+                    # Abandoned as hung and already reported; a replacement worker took
+                    # this thread's place in the count, so leave without touching it.
+                    return
+                self.running[row.channel] -= 1
+                self.outcomes.append(outcome)
+                done, size = len(self.outcomes), self.size
+                self.lock.notify_all()
+            self.d.progress(done, size)
 
-    def _next(self) -> DeliveryRow | None:
-        # Round-robin over channels with work and room under their cap.
-        for name in list(self.queues):
-            q = self.queues[name]
-            if q and name not in self.paused and self.running[name] < self.caps[name]:
-                self.queues[name] = self.queues.pop(name)  # move to the back
-                return q.popleft()
-        return None
+    def _spawn(self) -> None:
+        threading.Thread(target=self._work, name="gongkai-worker", daemon=True).start()
 
-    def run(self) -> list[DeliveryOutcome]:
-        outcomes: list[DeliveryOutcome] = []
-        in_flight = 0
-        counter = 0
-        for _ in range(min(self.total, sum(len(q) for q in self.queues.values()))):
-            self._spawn()
-        while True:
-            while in_flight < self.total:
-                row = self._next()
-                if row is None:
-                    break
-                counter += 1
-                self.started[counter] = (row, self.d.monotonic())
-                self.running[row.channel] += 1
-                in_flight += 1
-                self.tasks.put((counter, row))
-            if in_flight == 0:
-                break
-            try:
-                key, outcome = self.done.get(timeout=self._wait_time())
-            except queue.Empty:
-                in_flight -= self._abandon_hung(outcomes)
-                continue
-            if key not in self.started:
-                continue  # finished after being abandoned; already reported
-            row, _ = self.started.pop(key)
-            self.running[row.channel] -= 1
-            in_flight -= 1
-            outcomes.append(outcome)
-            self.d.progress(len(outcomes), self.size)
-        for _ in range(self.workers):
-            self.tasks.put(None)
-        for name, q in self.queues.items():
-            for row in q:
-                outcomes.append(
-                    DeliveryOutcome(
-                        row.item_id,
-                        name,
-                        "paused",
-                        row.edition,
-                        "channel paused for this run; a later run sends it",
+    def finish(self) -> list[DeliveryOutcome]:
+        """No more rows will come: wait for the workers, then report what is left."""
+        with self.lock:
+            self.closed = True
+            self.lock.notify_all()
+            while self.workers > 0 or self.started:
+                self.lock.wait(timeout=self._wait_time())
+                self._abandon_hung()
+            for name, q in self.queues.items():
+                for row in q:
+                    self.outcomes.append(
+                        DeliveryOutcome(
+                            row.item_id,
+                            name,
+                            "paused",
+                            row.edition,
+                            "channel paused for this run; a later run sends it",
+                        )
                     )
-                )
-        return outcomes
+            return self.outcomes
 
     def _wait_time(self) -> float:
         now = self.d.monotonic()
@@ -728,16 +762,15 @@ class _Scheduler:
         ]
         return max(0.01, min(deadlines)) if deadlines else 1.0
 
-    def _abandon_hung(self, outcomes: list[DeliveryOutcome]) -> int:
+    def _abandon_hung(self) -> None:
+        # Caller holds the lock.
         now = self.d.monotonic()
-        abandoned = 0
         for key, (row, start) in list(self.started.items()):
             timeout = self.d.channels[row.channel].settings.delivery_timeout
             if now - start < timeout:
                 continue
             del self.started[key]
             self.running[row.channel] -= 1
-            abandoned += 1
             self.d.abandon(row)
             log.error(
                 "delivery hung; abandoned",
@@ -745,7 +778,7 @@ class _Scheduler:
                 channel=row.channel,
                 timeout=timeout,
             )
-            outcomes.append(
+            self.outcomes.append(
                 DeliveryOutcome(
                     row.item_id,
                     row.channel,
@@ -754,6 +787,5 @@ class _Scheduler:
                     f"no answer within {timeout:g} s; outcome unknown",
                 )
             )
-            # The stuck thread is lost to us; keep the pool at its size.
+            # The stuck thread is lost to us; a new worker takes its place in the count.
             self._spawn()
-        return abandoned

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 
 from .channel import ChannelContext
 from .errors import (
@@ -25,14 +27,26 @@ from .errors import (
 
 
 class TimeoutSession(requests.Session):
-    """A session whose every request has connect and read timeouts."""
+    """A session whose every request has connect and read timeouts.
+
+    Proxies from the environment (HTTPS_PROXY, NO_PROXY) are honoured but resolved once
+    per host: requests would otherwise scan the whole environment and look for
+    ~/.netrc on every call, which costs more than a loopback request itself.
+    """
 
     def __init__(self, timeout: tuple[float, float]) -> None:
         super().__init__()
         self.default_timeout = timeout
+        self.trust_env = False
+        self._proxies: dict[tuple[str, str], dict[str, str]] = {}
 
     def request(self, method, url, **kwargs):  # type: ignore[override]
         kwargs.setdefault("timeout", self.default_timeout)
+        if "proxies" not in kwargs:
+            key = urlsplit(url)[:2]
+            if key not in self._proxies:
+                self._proxies[key] = get_environ_proxies(url)
+            kwargs["proxies"] = self._proxies[key]
         return super().request(method, url, **kwargs)
 
 

@@ -59,6 +59,9 @@ def get_logger(name: str = "gongkai") -> structlog.stdlib.BoundLogger:
     return structlog.wrap_logger(
         logging.getLogger(name if name.startswith("gongkai") else f"gongkai.{name}"),
         processors=[
+            # Drop disabled levels before any processor runs: logging sits on the
+            # delivery hot path, and a library caller usually has it off.
+            structlog.stdlib.filter_by_level,
             *_PRE_CHAIN,
             structlog.processors.format_exc_info,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,

@@ -200,7 +200,9 @@ class Publisher:
 
     def _preview(self, item: Item) -> PreparedItem:
         """Prepare exactly as publish would, without recording anything."""
-        ready, problems = self.dispatcher().prepare(item, "<render>", allocate=False)
+        dispatcher = self.dispatcher()
+        numbers = dispatcher.index_numbers([item], allocate=False)
+        ready, problems = dispatcher.prepare(item, "<render>", numbers)
         if ready is None:
             raise ItemRejected(problems)
         try:

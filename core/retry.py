@@ -37,6 +37,12 @@ def call_with_retry(
     on_retry: Callable[[BaseException, int, float], None] = lambda exc, attempt, wait: None,
 ) -> T:
     """Run ``action`` under the in-run retry policy; re-raise the last error."""
+    # Fast path: most calls succeed first time, and building a tenacity loop per call
+    # costs as much CPU as a loopback request.
+    try:
+        return action()
+    except (TransientError, AuthError) as exc:
+        first_failure: BaseException | None = exc
     jitter = wait_random_exponential(multiplier=policy.backoff_initial, max=policy.backoff_max)
     refreshed = False
 
@@ -75,8 +81,17 @@ def call_with_retry(
         before_sleep=before_sleep,
         reraise=True,
     )
+
+    def again() -> T:
+        # Replays the first failure so tenacity counts it, then calls for real.
+        nonlocal first_failure
+        if first_failure is not None:
+            failure, first_failure = first_failure, None
+            raise failure
+        return action()
+
     try:
-        return retrying(action)
+        return retrying(again)
     except AuthError as exc:
         if refreshed:
             raise ChannelPaused(exc) from exc

@@ -32,12 +32,21 @@ class WorkCalendar:
     extra_holidays: frozenset[date] = frozenset()
     extra_workdays: frozenset[date] = frozenset()
     _warned_years: set[int] = field(default_factory=set, repr=False)
+    # chinese_calendar scans its whole table on every call; a county has few dates.
+    _cache: dict[date, bool] = field(default_factory=dict, repr=False)
+    _sums: dict[tuple[date, int], date] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_lists(cls, holidays: Iterable[date] = (), workdays: Iterable[date] = ()):
         return cls(frozenset(holidays), frozenset(workdays))
 
     def is_workday(self, day: date) -> bool:
+        cached = self._cache.get(day)
+        if cached is None:
+            cached = self._cache[day] = self._is_workday(day)
+        return cached
+
+    def _is_workday(self, day: date) -> bool:
         if day in self.extra_workdays:
             return True
         if day in self.extra_holidays:
@@ -57,6 +66,12 @@ class WorkCalendar:
 
     def add_working_days(self, start: date, days: int) -> date:
         """The ``days``-th working day after ``start`` (``start`` itself not counted)."""
+        key = (start, days)
+        if key not in self._sums:
+            self._sums[key] = self._count_forward(start, days)
+        return self._sums[key]
+
+    def _count_forward(self, start: date, days: int) -> date:
         current = start
         remaining = days
         while remaining > 0:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 import pluggy
+from pydantic import BaseModel
+
 from gongkai.channel import GUARANTEES, Channel
 from gongkai.errors import PluginError
 from gongkai.log import get_logger
-from pydantic import BaseModel
 
 from . import hookspecs
 

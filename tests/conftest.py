@@ -5,6 +5,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from gongkai import Item, Publisher
 from gongkai.config import settings_from_dict
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from gongkai.catalogue import Catalogue
 from gongkai.errors import ConfigError
 from gongkai.workdays import WorkCalendar

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from gongkai import Publisher
 from gongkai.config import build_channel_settings, load_settings
 from gongkai.errors import ConfigError

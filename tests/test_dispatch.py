@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from gongkai import Publisher
 from gongkai.errors import (
     AuthError,

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 
 import pytest
+
 from clihelp import as_json, run, start, write_config
 from support.server import Recorder, start_server
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 import responses
+
 from gongkai.channel import ChannelContext, PreparedItem
 from gongkai.channels.webhook import WebhookChannel
 from gongkai.errors import AuthError, OutcomeUnknown, PermanentError, TransientError

@@ -6,9 +6,10 @@ import json
 from datetime import date
 
 import pytest
+from pydantic import ValidationError
+
 from gongkai.item import CST, content_hash
 from gongkai.loader import load_paths
-from pydantic import ValidationError
 
 
 def test_item_is_frozen_and_rejects_unknown_fields(item_factory):

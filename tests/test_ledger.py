@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from gongkai.ledger import Finish, IngestRecord, SQLiteLedger
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
@@ -131,7 +132,12 @@ def test_scheduled_rows_are_not_due_before_their_time(ledger):
 
 
 def test_index_numbers_are_allocated_once_per_item(ledger):
-    assert ledger.index_number("a", "ORG/2026") == "ORG/2026-00001"
-    assert ledger.index_number("b", "ORG/2026") == "ORG/2026-00002"
-    assert ledger.index_number("a", "ORG/2026") == "ORG/2026-00001"
-    assert ledger.index_number("c", "ORG/2027") == "ORG/2027-00001"
+    assert ledger.index_numbers([("a", "ORG/2026"), ("b", "ORG/2026")]) == {
+        "a": "ORG/2026-00001",
+        "b": "ORG/2026-00002",
+    }
+    assert ledger.index_numbers([("x", "ORG/2026")], allocate=False) == {}
+    assert ledger.index_numbers([("a", "ORG/2026"), ("c", "ORG/2027")]) == {
+        "a": "ORG/2026-00001",
+        "c": "ORG/2027-00001",
+    }

@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import pytest
+
 from gongkai.errors import PluginError
 from gongkai.plugins.manager import collect_channels, get_plugin_manager
 from support.fakes import Script, recording_plugin

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from gongkai.config import PrivacySettings
 from gongkai.plugins.privacy import id_number_valid, mask_text
 

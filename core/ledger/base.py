@@ -102,9 +102,12 @@ class Ledger(abc.ABC):
         a newer one)."""
 
     @abc.abstractmethod
-    def index_number(self, item_id: str, prefix: str, allocate: bool = True) -> str | None:
-        """The item's index number, allocating ``<prefix>-<NNNNN>`` the first time
-        (``allocate=False``: None if it has none yet)."""
+    def index_numbers(
+        self, wanted: Sequence[tuple[str, str]], allocate: bool = True
+    ) -> dict[str, str]:
+        """Index numbers by item id for (item id, prefix) pairs, allocating
+        ``<prefix>-<NNNNN>`` for items that have none (unless ``allocate`` is False,
+        when those are left out)."""
 
     @abc.abstractmethod
     def edition(self, item_id: str, edition: int | None = None) -> tuple[dict[str, Any], int, str]:

@@ -6,9 +6,10 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from pydantic import BaseModel, ConfigDict
+
 from gongkai.channel import Channel, PreparedItem, Receipt, Rendition
 from gongkai.plugins.hookspecs import hookimpl
-from pydantic import BaseModel, ConfigDict
 
 
 class FakeClock:

@@ -5,11 +5,12 @@ key, where a resend would make a duplicate post. Loaded in subprocess tests thro
 from __future__ import annotations
 
 import requests
+from pydantic import BaseModel, ConfigDict
+
 from gongkai import Channel, Receipt, Rendition
 from gongkai.http import classify_exception, new_session, raise_for_status
 from gongkai.item import canonical_json
 from gongkai.plugins.hookspecs import hookimpl
-from pydantic import BaseModel, ConfigDict
 
 
 class PostboxChannel(Channel):
