@@ -116,3 +116,11 @@ def test_log_redaction_processor_scrubs_registered_secrets():
     get_logger("test").error("failed", error="token wx-secret-0099 rejected")
     assert "wx-secret-0099" not in stream.getvalue()
     assert "**********" in stream.getvalue()
+
+
+def test_docs_catalogue_lists_every_entry():
+    from gongkai.catalogue import Catalogue
+
+    page = (ROOT / "docs" / "catalogue.md").read_text(encoding="utf-8")
+    for key in Catalogue.load().entries:
+        assert f"`{key}`" in page, key
