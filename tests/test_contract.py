@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from gongkai.channels.archive import ArchiveChannel
 from gongkai.channels.webhook import WebhookChannel
@@ -17,7 +18,7 @@ class TestArchive(ChannelContract):
         rendition = channel.render(item)
         first = channel.deliver(item, rendition, None)
         again = channel.deliver(item, rendition, None)
-        written = open(first.artifact, encoding="utf-8").read()
+        written = Path(first.artifact).read_text(encoding="utf-8")
         assert written == rendition.body
         assert json.loads(written)["item"]["title"] == item.title
         assert first.external_id == again.external_id == "contract-001/edition-1"
@@ -26,8 +27,8 @@ class TestArchive(ChannelContract):
         receipt = channel.deliver(item, channel.render(item), None)
         gone = channel.withdraw(item, receipt, "信息有误")
         assert gone.status == "withdrawn"
-        note = open(receipt.artifact.replace("item.json", "withdrawn.json"), encoding="utf-8")
-        assert json.load(note)["reason"] == "信息有误"
+        note = Path(receipt.artifact).with_name("withdrawn.json").read_text(encoding="utf-8")
+        assert json.loads(note)["reason"] == "信息有误"
 
 
 class TestWebhook(ChannelContract):

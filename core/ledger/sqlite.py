@@ -415,18 +415,7 @@ class SQLiteLedger(Ledger):
                 "lease_owner = ? AND edition = ?",
                 (owner, edition),
             )
-            self._log(
-                db,
-                item_id,
-                channel,
-                edition,
-                finish.action,
-                finish.started_at,
-                ts(now),
-                finish.outcome or finish.state,
-                finish.http_status,
-                finish.error,
-            )
+            self._log_finish(db, item_id, channel, edition, finish, now)
             return changed
 
     def _apply(self, db, item_id, channel, finish: Finish, now, where: str, args) -> bool:
@@ -453,6 +442,21 @@ class SQLiteLedger(Ledger):
             ),
         )
         return cursor.rowcount == 1
+
+    def _log_finish(self, db, item_id, channel, edition, finish: Finish, now) -> None:
+        outcome = finish.outcome or finish.state
+        self._log(
+            db,
+            item_id,
+            channel,
+            edition,
+            finish.action,
+            finish.started_at,
+            ts(now),
+            outcome,
+            finish.http_status,
+            finish.error,
+        )
 
     def _log(
         self,
@@ -533,18 +537,7 @@ class SQLiteLedger(Ledger):
             if not found:
                 return False
             self._apply(db, item_id, channel, finish, now, f"state IN ({marks})", tuple(expect))
-            self._log(
-                db,
-                item_id,
-                channel,
-                found[0],
-                finish.action,
-                finish.started_at,
-                ts(now),
-                finish.outcome or finish.state,
-                finish.http_status,
-                finish.error,
-            )
+            self._log_finish(db, item_id, channel, found[0], finish, now)
             return True
 
     def requeue_stale(self, now: datetime) -> int:
