@@ -7,6 +7,7 @@ their own mapping, so every channel treats a 429 or a read timeout the same way.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -29,15 +30,20 @@ from .errors import (
 class TimeoutSession(requests.Session):
     """A session whose every request has connect and read timeouts.
 
-    Proxies from the environment (HTTPS_PROXY, NO_PROXY) are honoured but resolved once
-    per host: requests would otherwise scan the whole environment and look for
-    ~/.netrc on every call, which costs more than a loopback request itself.
+    The environment is read once, not per call: requests would otherwise scan every
+    variable and look for ~/.netrc on each request, which costs more than a loopback
+    request itself. Proxies (HTTPS_PROXY, NO_PROXY) are resolved once per host, and a
+    CA bundle named by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (common on government
+    intranets) is kept. ~/.netrc is not read.
     """
 
     def __init__(self, timeout: tuple[float, float]) -> None:
         super().__init__()
         self.default_timeout = timeout
         self.trust_env = False
+        self.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
 
     def request(self, method, url, **kwargs):  # type: ignore[override]

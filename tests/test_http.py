@@ -105,3 +105,28 @@ def test_retry_after_http_date():
 
 def test_render_is_pure(channel, item):
     assert channel.render(item) == channel.render(item)
+
+
+def test_session_keeps_ca_bundle_and_proxies_from_environment(monkeypatch, tmp_path):
+    from gongkai.http import new_session
+
+    bundle = tmp_path / "gov-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.county.test:3128")
+    monkeypatch.setenv("NO_PROXY", "intranet.test")
+    context = ChannelContext(name="x", state_dir=Path("."), clock=lambda: None)
+    session = new_session(context)
+    assert session.verify == str(bundle)
+    captured = {}
+
+    def fake_send(request, **kwargs):
+        captured[request.url] = kwargs["proxies"]
+        raise requests.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(session, "send", fake_send)
+    for url in ("https://api.weixin.test/x", "https://portal.intranet.test/y"):
+        with pytest.raises(requests.ConnectionError):
+            session.post(url, data=b"{}")
+    assert captured["https://api.weixin.test/x"].get("https") == "http://proxy.county.test:3128"
+    assert "https" not in captured["https://portal.intranet.test/y"]
