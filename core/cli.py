@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError, GongkaiError, ItemProblem, PluginError, UnknownItem
+from .errors import (
+    ConfigError,
+    GongkaiError,
+    ItemProblem,
+    ItemRejected,
+    PluginError,
+    UnknownItem,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -46,6 +53,13 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str], limit: int = 48)
 
     lines = [line(header), line(["-" * w for w in widths]), *map(line, cells)]
     return "\n".join(x.rstrip() for x in lines)
+
+
+def _local(when) -> str:
+    """Operators read Beijing time."""
+    from .item import CST
+
+    return when.astimezone(CST).strftime("%Y-%m-%d %H:%M") if when else ""
 
 
 def _emit(args, data: Any, text: str) -> None:
@@ -140,7 +154,7 @@ def cmd_status(args) -> int:
                 r.state,
                 r.edition,
                 r.attempts,
-                r.next_attempt_at.isoformat(timespec="seconds") if r.next_attempt_at else "",
+                _local(r.next_attempt_at),
                 r.last_error or "",
             )
             for r in rows
@@ -294,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(level=logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)
-    except (ConfigError, PluginError, UnknownItem) as exc:
+    except (ConfigError, PluginError, UnknownItem, ItemRejected) as exc:
         print(f"error: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except GongkaiError as exc:

@@ -168,20 +168,16 @@ class Publisher:
     def validate(self, paths: Iterable[str | Path]) -> tuple[list[LoadedItem], list]:
         """Parse and check items without recording or sending anything."""
         loaded, problems = load_paths(paths)
+        dispatcher = self.dispatcher()
+        # The same checks as publish, on the prepared item, but nothing is allocated.
+        numbers = dispatcher.index_numbers((e.item for e in loaded), allocate=False)
         good = []
         for entry in loaded:
-            found = self._check(entry.item, entry.source)
+            ready, found = dispatcher.prepare(entry.item, entry.source, numbers)
             problems.extend(found)
-            if not found:
+            if ready is not None:
                 good.append(entry)
         return good, problems
-
-    def _check(self, item: Item, source: str):
-        entry = self.catalogue.get(item.catalog)
-        found = self.catalogue.problems(item, source)
-        for extra in self.pm.hook.gongkai_validate_item(item=item, entry=entry, source=source):
-            found.extend(extra or [])
-        return found
 
     def status(self, item_id: str | None = None) -> list[DeliveryRow]:
         """The ledger's delivery rows (all, or one item's)."""

@@ -312,3 +312,64 @@ def test_personal_numbers_are_masked_before_channels_see_them(
     assert "510121194801251981" not in seen[0]
     assert "510121********1981" in seen[0]
     assert "139****4567" in seen[0]
+
+
+def test_reconcile_not_found_resends(make_publisher, item_factory, script, clock):
+    script.plan["jt-test-001"] = [OutcomeUnknown("read timeout")]
+    looked: list[str] = []
+
+    def not_there(item, attempt):
+        looked.append(attempt["outcome"])
+        return None
+
+    publisher = make_publisher(reconcile=not_there)
+    publisher.publish(item_factory())
+    result = publisher.publish()
+    assert looked == ["unknown"]
+    assert result.outcome("jt-test-001", "recorder").status == "delivered"
+    assert [s[0] for s in script.sent] == ["jt-test-001"]
+
+
+def test_remote_job_is_polled_on_later_runs(tmp_path, clock, sleeper, item_factory):
+    from gongkai import Channel, Receipt, Rendition
+    from gongkai.config import settings_from_dict
+
+    answers = ["publishing", "delivered"]
+
+    class Slow(Channel):
+        name = "slowjob"
+        guarantee = "lookup"
+
+        def render(self, item):
+            return Rendition(body=item.title)
+
+        def deliver(self, item, rendition, previous):
+            return Receipt(status="publishing", data={"publish_id": "p-1"})
+
+        def poll(self, receipt):
+            assert receipt.data == {"publish_id": "p-1"}
+            return Receipt(
+                status=answers.pop(0), url="https://mp.example.test/s/1", data=receipt.data
+            )
+
+    class Plugin:
+        @hookimpl
+        def gongkai_register_channels(self):
+            return [Slow]
+
+    settings = settings_from_dict(
+        {
+            "gongkai": {"state_dir": str(tmp_path / "s")},
+            "channels": {"slowjob": {"every_item": True}},
+        }
+    )
+    with Publisher(
+        settings, clock=clock, sleep=sleeper, plugins=[Plugin()], load_entry_points=False
+    ) as publisher:
+        assert publisher.publish(item_factory()).outcome("jt-test-001", "slowjob").status == (
+            "publishing"
+        )
+        assert publisher.publish().outcome("jt-test-001", "slowjob").status == "publishing"
+        assert publisher.publish().outcome("jt-test-001", "slowjob").status == "delivered"
+        [row] = publisher.status()
+        assert (row.state, row.receipt["url"]) == ("delivered", "https://mp.example.test/s/1")
