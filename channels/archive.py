@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from gongkai.channel import Channel, PreparedItem, Receipt, Rendition
 from gongkai.errors import PermanentError, TransientError
 from gongkai.fileio import write_atomic
-from gongkai.item import canonical_json, sha256_file
+from gongkai.item import CST, canonical_json, sha256_file
 from gongkai.plugins.hookspecs import hookimpl
 
 
@@ -59,7 +59,9 @@ class ArchiveChannel(Channel):
         # Reuse the directory an interrupted attempt chose, so a resend overwrites it.
         folder = self.resumed().get("dir")
         if folder is None:
-            now = self.context.clock()
+            # Dated by the Beijing calendar day: at 07:00 in Jintang it is still
+            # yesterday in UTC.
+            now = self.context.clock().astimezone(CST)
             folder = str(
                 self.root / f"{now:%Y}" / f"{now:%m-%d}" / item.id / f"edition-{item.edition}"
             )

@@ -55,6 +55,18 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str], limit: int = 48)
     return "\n".join(x.rstrip() for x in lines)
 
 
+def _short(path: str | None) -> str:
+    """A path relative to the working directory when it is below it."""
+    if not path:
+        return ""
+    from pathlib import Path
+
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 def _local(when) -> str:
     """Operators read Beijing time."""
     from .item import CST
@@ -105,7 +117,7 @@ def cmd_publish(args) -> int:
         else:
             result = publisher.publish(progress=_Bar())
     rows = [
-        (o.item_id, o.channel, o.edition or "", o.status, o.detail or o.url or o.artifact or "")
+        (o.item_id, o.channel, o.edition or "", o.status, o.detail or o.url or _short(o.artifact))
         for o in sorted(result.outcomes, key=lambda o: (o.item_id, o.channel))
         if o.status != "not-enabled" or args.verbose
     ]
@@ -305,7 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure(level=logging.DEBUG if args.verbose else logging.INFO)
+    # On a terminal the summary table is the report, so only warnings show unless -v;
+    # piped (cron, systemd) every event goes out as a JSON line for the log file.
+    quiet = logging.WARNING if sys.stderr.isatty() else logging.INFO
+    configure(level=logging.DEBUG if args.verbose else quiet)
     try:
         return args.func(args)
     except (ConfigError, PluginError, UnknownItem, ItemRejected) as exc:
