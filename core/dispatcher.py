@@ -450,12 +450,10 @@ class Dispatcher:
                 policy,
                 sleep=self.sleep,
                 refresh_auth=channel.refresh_auth,
-                on_retry=lambda exc, n, wait: bound.info(
-                    "retrying", error=scrub(str(exc)), try_number=n, wait_seconds=round(wait, 3)
-                ),
+                on_retry=lambda exc, n, wait: self._retrying(item, channel, bound, exc, n, wait),
             )
         except Exception as exc:  # noqa: BLE001 - every failure must reach the ledger
-            return self._failed(row, claimed, item, channel, exc, sent, started, paused, bound)
+            return self._failed(claimed, item, channel, exc, sent, started, paused, bound)
         finally:
             unbind_progress(token)
         finished = self.clock()
@@ -481,7 +479,15 @@ class Dispatcher:
             item.id, channel.name, status, item.edition, "", receipt.url, receipt.artifact
         )
 
-    def _failed(self, row, claimed, item, channel, exc, sent, started, paused, bound):
+    def _retrying(self, item, channel, bound, exc, number: int, wait: float) -> None:
+        bound.info(
+            "retrying", error=scrub(str(exc)), try_number=number, wait_seconds=round(wait, 3)
+        )
+        self._observe(
+            "gongkai_on_delivery_error", item=item, channel=channel, error=exc, final=False
+        )
+
+    def _failed(self, claimed, item, channel, exc, sent, started, paused, bound):
         now = self.clock()
         policy = self.channels[channel.name].settings.retry
         message = scrub(str(exc)) or type(exc).__name__
@@ -517,8 +523,9 @@ class Dispatcher:
             when = None
             message = f"render raised {type(exc).__name__}: {message}"
         if state == "unknown" and channel.guarantee in RESEND_SAFE:
-            state, status = "retry-wait", "retry-wait"
-            when = next_attempt(policy, attempts, now) or now
+            # A resend cannot duplicate: treat it like any transient failure.
+            when = next_attempt(policy, attempts, now)
+            state = status = "retry-wait" if when else "failed"
         self.ledger.finish(
             item.id,
             channel.name,

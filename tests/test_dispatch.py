@@ -373,3 +373,16 @@ def test_remote_job_is_polled_on_later_runs(tmp_path, clock, sleeper, item_facto
         assert publisher.publish().outcome("jt-test-001", "slowjob").status == "delivered"
         [row] = publisher.status()
         assert (row.state, row.receipt["url"]) == ("delivered", "https://mp.example.test/s/1")
+
+
+def test_error_observer_sees_each_retry_and_the_final_failure(make_publisher, item_factory, script):
+    seen = []
+
+    class Watcher:
+        @hookimpl
+        def gongkai_on_delivery_error(self, item, channel, error, final):
+            seen.append((type(error).__name__, final))
+
+    script.plan["jt-test-001"] = [TransientError("503")] * 3
+    make_publisher(plugins=[recording_plugin(script), Watcher()]).publish(item_factory())
+    assert seen == [("TransientError", False), ("TransientError", False), ("TransientError", True)]
