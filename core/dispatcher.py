@@ -666,7 +666,11 @@ class _Scheduler:
         self.paused: set[str] = set()
         self.started: dict[int, tuple[DeliveryRow, float]] = {}
         self.outcomes: list[DeliveryOutcome] = []
-        self.lock = threading.Condition()
+        # One lock, two conditions: workers wait for work, the main thread for the end.
+        # Waking the main thread on every completion would cost a GIL hand-off each.
+        self.lock = threading.Lock()
+        self.work_ready = threading.Condition(self.lock)
+        self.all_done = threading.Condition(self.lock)
         self.counter = 0
         self.closed = False
         self.workers = total
@@ -683,7 +687,7 @@ class _Scheduler:
                     self.seen.add(key)
                     self.queues[row.channel].append(row)
                     self.size += 1
-            self.lock.notify_all()
+            self.work_ready.notify_all()
 
     def _pause(self, name: str) -> None:
         with self.lock:
@@ -707,11 +711,12 @@ class _Scheduler:
             with self.lock:
                 task = self._take()
                 while task is None and not self.closed:
-                    self.lock.wait()
+                    self.work_ready.wait()
                     task = self._take()
                 if task is None:
                     self.workers -= 1
-                    self.lock.notify_all()
+                    if self.workers == 0:
+                        self.all_done.notify()
                     return
             key, row = task
             try:
@@ -734,7 +739,8 @@ class _Scheduler:
                 self.running[row.channel] -= 1
                 self.outcomes.append(outcome)
                 done, size = len(self.outcomes), self.size
-                self.lock.notify_all()
+                # A slot under this channel's cap is free: one waiting worker may use it.
+                self.work_ready.notify()
             self.d.progress(done, size)
 
     def _spawn(self) -> None:
@@ -744,9 +750,9 @@ class _Scheduler:
         """No more rows will come: wait for the workers, then report what is left."""
         with self.lock:
             self.closed = True
-            self.lock.notify_all()
+            self.work_ready.notify_all()
             while self.workers > 0 or self.started:
-                self.lock.wait(timeout=self._wait_time())
+                self.all_done.wait(timeout=self._wait_time())
                 self._abandon_hung()
             for name, q in self.queues.items():
                 for row in q:

@@ -69,6 +69,12 @@ MIGRATIONS: tuple[str, ...] = (
         lease_until       TEXT,
         last_error        TEXT,
         updated_at        TEXT NOT NULL,
+        last_action       TEXT,
+        last_outcome      TEXT,
+        last_http_status  INTEGER,
+        last_started_at   TEXT,
+        last_duration_ms  INTEGER,
+        log_seq           INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (item_id, channel)
     );
     CREATE INDEX deliveries_by_state ON deliveries (state, next_attempt_at);
@@ -86,6 +92,18 @@ MIGRATIONS: tuple[str, ...] = (
         duration_ms  INTEGER
     );
     CREATE INDEX attempts_by_delivery ON attempts (item_id, channel);
+    -- Ending an attempt is one UPDATE that bumps log_seq; this trigger appends the
+    -- attempt to the log in the same statement, so state and log can never disagree
+    -- and a finish costs one round trip under the write lock.
+    CREATE TRIGGER deliveries_log_attempt AFTER UPDATE OF log_seq ON deliveries
+        WHEN NEW.log_seq <> OLD.log_seq
+        BEGIN
+            INSERT INTO attempts (item_id, channel, edition, action, started_at, finished_at,
+                                  outcome, http_status, error, duration_ms)
+            VALUES (NEW.item_id, NEW.channel, NEW.edition, NEW.last_action,
+                    NEW.last_started_at, NEW.updated_at, NEW.last_outcome,
+                    NEW.last_http_status, NEW.last_error, NEW.last_duration_ms);
+        END;
     CREATE TRIGGER attempts_no_update BEFORE UPDATE ON attempts
         BEGIN SELECT RAISE(ABORT, 'the attempt log is append-only'); END;
     CREATE TRIGGER attempts_no_delete BEFORE DELETE ON attempts
@@ -405,58 +423,59 @@ class SQLiteLedger(Ledger):
             )
 
     def finish(self, item_id, channel, owner, edition, finish: Finish, now) -> bool:
-        with self._write() as db:
-            changed = self._apply(
-                db,
-                item_id,
-                channel,
-                finish,
-                now,
-                "lease_owner = ? AND edition = ?",
-                (owner, edition),
-            )
-            self._log_finish(db, item_id, channel, edition, finish, now)
-            return changed
+        sql, params = self._apply_sql(finish, now, "lease_owner = ? AND edition = ?")
+        with self._lock:
+            changed = self._db.execute(sql, (*params, item_id, channel, owner, edition)).rowcount
+            if not changed:
+                # The lease was lost (the delivery was presumed dead meanwhile): the row
+                # belongs to someone else now, but what happened is still logged.
+                self._log(
+                    self._db,
+                    item_id,
+                    channel,
+                    edition,
+                    finish.action,
+                    finish.started_at,
+                    ts(now),
+                    finish.outcome or finish.state,
+                    finish.http_status,
+                    finish.error,
+                )
+        return changed == 1
 
-    def _apply(self, db, item_id, channel, finish: Finish, now, where: str, args) -> bool:
+    def _apply_sql(self, finish: Finish, now: datetime, where: str) -> tuple[str, tuple]:
+        """The one UPDATE that ends an attempt (the trigger logs it). Parameters are
+        built here, outside the lock."""
         delivered = finish.state in ("delivered", "publishing", "awaiting-confirmation")
-        cursor = db.execute(
+        duration = None
+        if finish.started_at is not None:
+            duration = int((now - finish.started_at).total_seconds() * 1000)
+        sql = (
             "UPDATE deliveries SET state = ?, lease_owner = NULL, lease_until = NULL, "
             "receipt = COALESCE(?, receipt), last_error = ?, next_attempt_at = ?, "
             "delivered_edition = CASE WHEN ? THEN edition ELSE delivered_edition END, "
             "checkpoint = CASE WHEN ? THEN NULL ELSE checkpoint END, "
             "attempts = CASE WHEN ? = 'pending' THEN 0 ELSE attempts END, "
-            f"updated_at = ? WHERE item_id = ? AND channel = ? AND {where}",
-            (
-                finish.state,
-                json.dumps(finish.receipt, ensure_ascii=False) if finish.receipt else None,
-                finish.error,
-                ts(finish.next_attempt_at),
-                delivered,
-                delivered,
-                finish.state,
-                ts(now),
-                item_id,
-                channel,
-                *args,
-            ),
+            "last_action = ?, last_outcome = ?, last_http_status = ?, last_started_at = ?, "
+            "last_duration_ms = ?, log_seq = log_seq + 1, "
+            f"updated_at = ? WHERE item_id = ? AND channel = ? AND {where}"
         )
-        return cursor.rowcount == 1
-
-    def _log_finish(self, db, item_id, channel, edition, finish: Finish, now) -> None:
-        outcome = finish.outcome or finish.state
-        self._log(
-            db,
-            item_id,
-            channel,
-            edition,
-            finish.action,
-            finish.started_at,
-            ts(now),
-            outcome,
-            finish.http_status,
+        params = (
+            finish.state,
+            json.dumps(finish.receipt, ensure_ascii=False) if finish.receipt else None,
             finish.error,
+            ts(finish.next_attempt_at),
+            delivered,
+            delivered,
+            finish.state,
+            finish.action,
+            finish.outcome or finish.state,
+            finish.http_status,
+            ts(finish.started_at),
+            duration,
+            ts(now),
         )
+        return sql, params
 
     def _log(
         self,
@@ -528,17 +547,9 @@ class SQLiteLedger(Ledger):
 
     def settle(self, item_id, channel, expect, finish: Finish, now) -> bool:
         marks = ",".join("?" for _ in expect)
-        with self._write() as db:
-            found = db.execute(
-                f"SELECT edition FROM deliveries WHERE item_id = ? AND channel = ? "
-                f"AND state IN ({marks})",
-                (item_id, channel, *expect),
-            ).fetchone()
-            if not found:
-                return False
-            self._apply(db, item_id, channel, finish, now, f"state IN ({marks})", tuple(expect))
-            self._log_finish(db, item_id, channel, found[0], finish, now)
-            return True
+        sql, params = self._apply_sql(finish, now, f"state IN ({marks})")
+        with self._lock:
+            return self._db.execute(sql, (*params, item_id, channel, *expect)).rowcount == 1
 
     def requeue_stale(self, now: datetime) -> int:
         with self._write() as db:
