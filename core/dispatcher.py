@@ -110,6 +110,7 @@ class Dispatcher:
         #: Called with (done, total) as deliveries finish; the CLI draws its bar with it.
         self.progress: Callable[[int, int], None] = lambda done, total: None
         self._items: dict[tuple[str, int], PreparedItem] = {}
+        self._fresh: dict[tuple[str, int], tuple[Item, str]] = {}
         self._items_lock = threading.Lock()
 
     # --- preparing items ------------------------------------------------------------------
@@ -248,11 +249,8 @@ class Dispatcher:
                     continue
                 result.editions[record.item_id] = answer.edition
                 with self._items_lock:
-                    self._items[(record.item_id, answer.edition)] = PreparedItem(
-                        **item.model_dump(),
-                        edition=answer.edition,
-                        content_hash=record.content_hash,
-                    )
+                    # Built into a PreparedItem only if a delivery needs it (see item()).
+                    self._fresh[(record.item_id, answer.edition)] = (item, record.content_hash)
                 if answer.status in ("new", "changed"):
                     log.info(
                         "edition recorded",
@@ -278,8 +276,14 @@ class Dispatcher:
             cached = self._items.get(key)
         if cached is not None:
             return cached
-        payload, number, digest = self.ledger.edition(item_id, edition)
-        prepared = PreparedItem(**payload, edition=number, content_hash=digest)
+        with self._items_lock:
+            fresh = self._fresh.get(key)
+        if fresh is not None:
+            ready, digest = fresh
+            prepared = PreparedItem(**ready.model_dump(), edition=edition, content_hash=digest)
+        else:
+            payload, number, digest = self.ledger.edition(item_id, edition)
+            prepared = PreparedItem(**payload, edition=number, content_hash=digest)
         with self._items_lock:
             self._items[key] = prepared
         return prepared

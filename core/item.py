@@ -37,6 +37,7 @@ OPENNESS_LABELS = {
 AUDIENCE_LABELS = {"public": "全社会", "specific-group": "特定群体"}
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+ItemId = Annotated[str, Field(pattern=ITEM_ID_PATTERN)]
 
 
 class _Frozen(BaseModel):
@@ -77,7 +78,7 @@ class Item(_Frozen):
              publisher="金堂县规划和自然资源局", formed_on=date(2026, 11, 20))
     """
 
-    id: str = Field(pattern=ITEM_ID_PATTERN)
+    id: ItemId
     catalog: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     title: NonEmpty = Field(max_length=200)
     body: NonEmpty
@@ -92,7 +93,7 @@ class Item(_Frozen):
     area: str | None = None
     audience: Audience = "public"
     keywords: tuple[NonEmpty, ...] = ()
-    related: tuple[str, ...] = ()
+    related: tuple[ItemId, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     contact: str | None = None
     channels: ChannelOverrides = ChannelOverrides()
@@ -103,16 +104,6 @@ class Item(_Frozen):
         # A naive time in a county notice means Beijing time, never the server's zone.
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=CST)
-        return value
-
-    @field_validator("related")
-    @classmethod
-    def _related_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        import re
-
-        bad = [v for v in value if not re.match(ITEM_ID_PATTERN, v)]
-        if bad:
-            raise ValueError(f"related ids must be item ids, got {bad!r}")
         return value
 
     @model_validator(mode="after")
