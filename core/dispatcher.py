@@ -50,6 +50,8 @@ from .workdays import WorkCalendar
 
 log = get_logger(__name__)
 INGEST_BATCH = 500
+#: Successes on resend-safe channels are committed in batches of this size.
+FINISH_BATCH = 64
 RATE_LIMIT_DEFAULT_DELAY = 3600.0
 
 
@@ -111,6 +113,8 @@ class Dispatcher:
         self.progress: Callable[[int, int], None] = lambda done, total: None
         self._items: dict[tuple[str, int], PreparedItem] = {}
         self._fresh: dict[tuple[str, int], tuple[Item, str]] = {}
+        self._finishes: list[tuple] = []
+        self._finishes_lock = threading.Lock()
         self._items_lock = threading.Lock()
 
     # --- preparing items ------------------------------------------------------------------
@@ -416,13 +420,24 @@ class Dispatcher:
     def queue_due(self, scheduler: _Scheduler) -> None:
         scheduler.add(self.ledger.due(self.clock(), self.channels))
 
-    def attempt(self, row: DeliveryRow, paused: Callable[[str], None]) -> DeliveryOutcome:
-        """Claim one delivery, send it with in-run retries, record the result."""
+    def lease_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.settings.lease_seconds)
+
+    def attempt(
+        self,
+        row: DeliveryRow,
+        paused: Callable[[str], None],
+        claimed: DeliveryRow | None = None,
+    ) -> DeliveryOutcome:
+        """Claim one delivery (unless the scheduler claimed it already), send it with
+        in-run retries, record the result."""
         active = self.channels[row.channel]
         channel, policy = active.instance, active.settings.retry
-        now = self.clock()
-        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        claimed = self.ledger.claim(row.item_id, row.channel, self.owner, now, lease_until)
+        if claimed is None:
+            now = self.clock()
+            claimed = self.ledger.claim(
+                row.item_id, row.channel, self.owner, now, self.lease_until(now)
+            )
         if claimed is None:
             return DeliveryOutcome(
                 row.item_id, row.channel, "in-flight", row.edition, "another process took it"
@@ -461,19 +476,19 @@ class Dispatcher:
         finally:
             unbind_progress(token)
         finished = self.clock()
-        self.ledger.finish(
-            item.id,
-            channel.name,
-            self.owner,
-            item.edition,
-            Finish(
-                state=receipt.status,
-                receipt=receipt.model_dump(),
-                started_at=started,
-                action="update" if previous else "create",
-            ),
-            finished,
+        done = Finish(
+            state=receipt.status,
+            receipt=receipt.model_dump(),
+            started_at=started,
+            action="update" if previous else "create",
         )
+        if channel.guarantee in RESEND_SAFE:
+            # If the process dies before this is committed, the row turns unknown and
+            # is resent, which this channel's guarantee makes harmless; so successes
+            # are committed in batches instead of one transaction each.
+            self._defer_finish((item.id, channel.name, self.owner, item.edition, done, finished))
+        else:
+            self.ledger.finish(item.id, channel.name, self.owner, item.edition, done, finished)
         bound.info("delivered", status=receipt.status, url=receipt.url)
         self._observe("gongkai_after_delivery", item=item, channel=channel, receipt=receipt)
         status = receipt.status
@@ -482,6 +497,19 @@ class Dispatcher:
         return DeliveryOutcome(
             item.id, channel.name, status, item.edition, "", receipt.url, receipt.artifact
         )
+
+    def _defer_finish(self, entry: tuple) -> None:
+        with self._finishes_lock:
+            self._finishes.append(entry)
+            full = len(self._finishes) >= FINISH_BATCH
+        if full:
+            self.flush_finishes()
+
+    def flush_finishes(self) -> None:
+        with self._finishes_lock:
+            batch, self._finishes = self._finishes, []
+        if batch:
+            self.ledger.finish_many(batch)
 
     def _retrying(self, item, channel, bound, exc, number: int, wait: float) -> None:
         bound.info(
@@ -678,6 +706,7 @@ class _Scheduler:
         self.counter = 0
         self.closed = False
         self.workers = total
+        self.claimed: dict[tuple[str, str], DeliveryRow] = {}
 
     def start(self) -> None:
         for _ in range(self.workers):
@@ -685,12 +714,29 @@ class _Scheduler:
 
     def add(self, rows: Iterable[DeliveryRow]) -> None:
         with self.lock:
-            for row in rows:
+            # due() also lists rows queued earlier and not taken yet.
+            fresh = [r for r in rows if (r.item_id, r.channel) not in self.seen]
+            self.seen.update((r.item_id, r.channel) for r in fresh)
+        # Deliveries on resend-safe channels are claimed in one transaction per batch
+        # rather than one each: a crash leaves them unknown, and they are resent safely.
+        safe = [r for r in fresh if self.d.channels[r.channel].instance.guarantee in RESEND_SAFE]
+        safe_keys = {(r.item_id, r.channel) for r in safe}
+        claimed: dict[tuple[str, str], DeliveryRow] = {}
+        if safe:
+            now = self.d.clock()
+            got = self.d.ledger.claim_many(
+                list(safe_keys), self.d.owner, now, self.d.lease_until(now)
+            )
+            claimed = {(r.item_id, r.channel): r for r in got}
+        with self.lock:
+            for row in fresh:
                 key = (row.item_id, row.channel)
-                if key not in self.seen:  # due() lists rows queued earlier but not taken
-                    self.seen.add(key)
-                    self.queues[row.channel].append(row)
-                    self.size += 1
+                if key in safe_keys:
+                    if key not in claimed:
+                        continue  # another process took it
+                    self.claimed[key] = claimed[key]
+                self.queues[row.channel].append(row)
+                self.size += 1
             self.work_ready.notify_all()
 
     def _pause(self, name: str) -> None:
@@ -723,8 +769,10 @@ class _Scheduler:
                         self.all_done.notify()
                     return
             key, row = task
+            with self.lock:
+                claimed = self.claimed.pop((row.item_id, row.channel), None)
             try:
-                outcome = self.d.attempt(row, self._pause)
+                outcome = self.d.attempt(row, self._pause, claimed)
             except Exception as exc:  # noqa: BLE001 - the ledger itself failed
                 log.error(
                     "delivery crashed",
@@ -758,6 +806,11 @@ class _Scheduler:
             while self.workers > 0 or self.started:
                 self.all_done.wait(timeout=self._wait_time())
                 self._abandon_hung()
+            leftover = [(r.item_id, r.channel) for q in self.queues.values() for r in q]
+            unused = [k for k in leftover if k in self.claimed]
+            if unused:
+                self.d.ledger.release(unused, self.d.owner, self.d.clock())
+            self.d.flush_finishes()
             for name, q in self.queues.items():
                 for row in q:
                     self.outcomes.append(

@@ -386,3 +386,27 @@ def test_error_observer_sees_each_retry_and_the_final_failure(make_publisher, it
     script.plan["jt-test-001"] = [TransientError("503")] * 3
     make_publisher(plugins=[recording_plugin(script), Watcher()]).publish(item_factory())
     assert seen == [("TransientError", False), ("TransientError", False), ("TransientError", True)]
+
+
+def test_paused_resend_safe_channel_gives_back_unattempted_claims(
+    make_publisher, item_factory, script, clock
+):
+    script.plan["a-1"] = [RateLimited("45009 quota", retry_after=60)]
+    publisher = make_publisher(guarantee="upsert", concurrency=1)
+    publisher.publish([item_factory(id=f"a-{n}") for n in range(1, 5)])
+    states = {r.item_id: r.state for r in publisher.status()}
+    # Claimed together up front, but never attempted: back in the queue, not in flight.
+    assert "in-flight" not in states.values()
+    assert states["a-1"] == "retry-wait"
+    clock.advance(seconds=61)
+    publisher.publish()
+    assert {r.state for r in publisher.status()} == {"delivered"}
+    assert sorted(s[0] for s in script.sent) == ["a-1", "a-2", "a-3", "a-4"]
+
+
+def test_batched_successes_are_committed_before_publish_returns(make_publisher, item_factory):
+    publisher = make_publisher(guarantee="idempotency-key")
+    publisher.publish([item_factory(id=f"b-{n}") for n in range(70)])
+    rows = publisher.status()
+    assert len(rows) == 70 and {r.state for r in rows} == {"delivered"}
+    assert all(len(publisher.ledger.attempts(r.item_id)) == 1 for r in rows)

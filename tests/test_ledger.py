@@ -141,3 +141,21 @@ def test_index_numbers_are_allocated_once_per_item(ledger):
         "a": "ORG/2026-00001",
         "c": "ORG/2027-00001",
     }
+
+
+def test_claim_many_finish_many_and_release(ledger):
+    ledger.ingest([record("a"), record("b"), record("c")], NOW)
+    lease = NOW + timedelta(minutes=5)
+    ledger.claim("c", "c", "other", NOW, lease)
+    got = ledger.claim_many([("a", "c"), ("b", "c"), ("c", "c")], "me", NOW, lease)
+    assert sorted(r.item_id for r in got) == ["a", "b"]  # c belongs to another worker
+    assert [r.attempts for r in got] == [0, 0]
+    done = Finish(state="delivered", receipt={"id": 1}, started_at=NOW)
+    assert ledger.finish_many([("a", "c", "me", 1, done, NOW), ("b", "c", "x", 1, done, NOW)]) == [
+        True,
+        False,
+    ]
+    assert [a["outcome"] for a in ledger.attempts("b")] == ["delivered"]  # logged anyway
+    ledger.release([("b", "c")], "me", NOW)
+    states = {r.item_id: (r.state, r.attempts) for r in ledger.rows()}
+    assert states == {"a": ("delivered", 1), "b": ("pending", 0), "c": ("in-flight", 1)}

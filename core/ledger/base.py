@@ -140,6 +140,37 @@ class Ledger(abc.ABC):
     ) -> bool:
         """End an attempt; False if the lease was lost (the attempt is logged anyway)."""
 
+    def claim_many(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> list[DeliveryRow]:
+        """Claim several queued deliveries at once; returns the ones this owner got.
+        Core uses it only for channels whose guarantee makes a resend safe, since a
+        crash leaves every claimed row ``unknown``. Backends may do it in one
+        transaction; this default claims one by one."""
+        rows = (self.claim(i, c, owner, now, lease_until) for i, c in pairs)
+        return [row for row in rows if row is not None]
+
+    def finish_many(
+        self, entries: Sequence[tuple[str, str, str, int, Finish, datetime]]
+    ) -> list[bool]:
+        """End several attempts ``(item_id, channel, owner, edition, finish, now)``."""
+        return [self.finish(i, c, o, e, f, n) for i, c, o, e, f, n in entries]
+
+    def release(self, pairs: Sequence[tuple[str, str]], owner: str, now: datetime) -> None:
+        """Give back claimed deliveries that were never attempted (a paused channel)."""
+        for item_id, channel in pairs:
+            self.settle(
+                item_id,
+                channel,
+                ("in-flight",),
+                Finish(state="pending", action="release", outcome="not attempted"),
+                now,
+            )
+
     @abc.abstractmethod
     def expire_leases(self, now: datetime, owner_alive: Callable[[str], bool]) -> list[DeliveryRow]:
         """Turn in-flight rows whose lease ran out (or whose owner is gone) into

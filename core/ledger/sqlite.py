@@ -414,6 +414,62 @@ class SQLiteLedger(Ledger):
         row = _row(found[0])
         return replace(row, attempts=row.attempts - 1)
 
+    def claim_many(self, pairs, owner, now, lease_until) -> list[DeliveryRow]:
+        found: list[DeliveryRow] = []
+        with self._write() as db:
+            for item_id, channel in pairs:
+                rows = db.execute(
+                    "UPDATE deliveries AS d SET state = 'in-flight', lease_owner = ?, "
+                    "lease_until = ?, attempts = attempts + 1, updated_at = ? "
+                    "WHERE d.item_id = ? AND d.channel = ? "
+                    "AND d.state IN ('pending', 'retry-wait') "
+                    "AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?) "
+                    f"RETURNING {_RETURNING}",
+                    (owner, ts(lease_until), ts(now), item_id, channel, ts(now)),
+                ).fetchall()
+                if rows:
+                    row = _row(rows[0])
+                    found.append(replace(row, attempts=row.attempts - 1))
+        return found
+
+    def finish_many(self, entries) -> list[bool]:
+        results = []
+        statements = [
+            (self._apply_sql(entry[4], entry[5], "lease_owner = ? AND edition = ?"), entry)
+            for entry in entries
+        ]
+        with self._write() as db:
+            for (sql, params), (item_id, channel, owner, edition, finish, now) in statements:
+                changed = db.execute(sql, (*params, item_id, channel, owner, edition)).rowcount
+                if not changed:
+                    self._log(
+                        db,
+                        item_id,
+                        channel,
+                        edition,
+                        finish.action,
+                        finish.started_at,
+                        ts(now),
+                        finish.outcome or finish.state,
+                        finish.http_status,
+                        finish.error,
+                    )
+                results.append(changed == 1)
+        return results
+
+    def release(self, pairs, owner, now) -> None:
+        # Undo the claim exactly: nothing was sent, so nothing is logged.
+        with self._write() as db:
+            for item_id, channel in pairs:
+                db.execute(
+                    "UPDATE deliveries SET attempts = attempts - 1, lease_owner = NULL, "
+                    "lease_until = NULL, updated_at = ?, "
+                    "state = CASE WHEN attempts > 1 THEN 'retry-wait' ELSE 'pending' END "
+                    "WHERE item_id = ? AND channel = ? AND state = 'in-flight' "
+                    "AND lease_owner = ?",
+                    (ts(now), item_id, channel, owner),
+                )
+
     def save_checkpoint(self, item_id, channel, owner, data) -> None:
         with self._write() as db:
             db.execute(
