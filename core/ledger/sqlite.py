@@ -137,6 +137,24 @@ def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _claim_sql(states: Sequence[str], owner: str, now: datetime, lease_until: datetime):
+    """The conditional UPDATE that claims one delivery; item id and channel come last."""
+    marks = ",".join("?" for _ in states)
+    sql = (
+        "UPDATE deliveries SET state = 'in-flight', lease_owner = ?, lease_until = ?, "
+        f"attempts = attempts + 1, updated_at = ? WHERE state IN ({marks}) "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND item_id = ? AND channel = ? "
+        f"RETURNING {_RETURNING}"
+    )
+    return sql, (owner, ts(lease_until), ts(now), *states, ts(now))
+
+
+def _claimed(values: Sequence[Any]) -> DeliveryRow:
+    # Report the row as it was claimed: attempts before this one.
+    row = _row(values)
+    return replace(row, attempts=row.attempts - 1)
+
+
 def _statements(script: str) -> Iterator[str]:
     """Split a script into statements inside one transaction (``executescript`` would
     commit first); triggers contain semicolons, hence ``complete_statement``."""
@@ -398,38 +416,20 @@ class SQLiteLedger(Ledger):
     def claim(self, item_id, channel, owner, now, lease_until, states=QUEUED_STATES):
         # One UPDATE … RETURNING is its own transaction: the check and the move to
         # in-flight happen under one write lock, with a quarter of the round trips.
-        marks = ",".join("?" for _ in states)
+        sql, args = _claim_sql(states, owner, now, lease_until)
         with self._lock:
-            found = self._db.execute(
-                "UPDATE deliveries AS d SET state = 'in-flight', lease_owner = ?, "
-                "lease_until = ?, attempts = attempts + 1, updated_at = ? "
-                f"WHERE d.item_id = ? AND d.channel = ? AND d.state IN ({marks}) "
-                "AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?) "
-                f"RETURNING {_RETURNING}",
-                (owner, ts(lease_until), ts(now), item_id, channel, *states, ts(now)),
-            ).fetchall()  # run to completion: the implicit transaction ends with it
-        if not found:
-            return None
-        # Report the row as it was claimed: attempts before this one.
-        row = _row(found[0])
-        return replace(row, attempts=row.attempts - 1)
+            # fetchall runs the statement to completion, which ends its transaction.
+            found = self._db.execute(sql, (*args, item_id, channel)).fetchall()
+        return _claimed(found[0]) if found else None
 
     def claim_many(self, pairs, owner, now, lease_until) -> list[DeliveryRow]:
+        sql, args = _claim_sql(QUEUED_STATES, owner, now, lease_until)
         found: list[DeliveryRow] = []
         with self._write() as db:
             for item_id, channel in pairs:
-                rows = db.execute(
-                    "UPDATE deliveries AS d SET state = 'in-flight', lease_owner = ?, "
-                    "lease_until = ?, attempts = attempts + 1, updated_at = ? "
-                    "WHERE d.item_id = ? AND d.channel = ? "
-                    "AND d.state IN ('pending', 'retry-wait') "
-                    "AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?) "
-                    f"RETURNING {_RETURNING}",
-                    (owner, ts(lease_until), ts(now), item_id, channel, ts(now)),
-                ).fetchall()
+                rows = db.execute(sql, (*args, item_id, channel)).fetchall()
                 if rows:
-                    row = _row(rows[0])
-                    found.append(replace(row, attempts=row.attempts - 1))
+                    found.append(_claimed(rows[0]))
         return found
 
     def finish_many(self, entries) -> list[bool]:
@@ -442,6 +442,8 @@ class SQLiteLedger(Ledger):
             for (sql, params), (item_id, channel, owner, edition, finish, now) in statements:
                 changed = db.execute(sql, (*params, item_id, channel, owner, edition)).rowcount
                 if not changed:
+                    # The lease was lost (the delivery was presumed dead meanwhile): the
+                    # row belongs to someone else now, but what happened is still logged.
                     self._log(
                         db,
                         item_id,
@@ -479,25 +481,7 @@ class SQLiteLedger(Ledger):
             )
 
     def finish(self, item_id, channel, owner, edition, finish: Finish, now) -> bool:
-        sql, params = self._apply_sql(finish, now, "lease_owner = ? AND edition = ?")
-        with self._lock:
-            changed = self._db.execute(sql, (*params, item_id, channel, owner, edition)).rowcount
-            if not changed:
-                # The lease was lost (the delivery was presumed dead meanwhile): the row
-                # belongs to someone else now, but what happened is still logged.
-                self._log(
-                    self._db,
-                    item_id,
-                    channel,
-                    edition,
-                    finish.action,
-                    finish.started_at,
-                    ts(now),
-                    finish.outcome or finish.state,
-                    finish.http_status,
-                    finish.error,
-                )
-        return changed == 1
+        return self.finish_many([(item_id, channel, owner, edition, finish, now)])[0]
 
     def _apply_sql(self, finish: Finish, now: datetime, where: str) -> tuple[str, tuple]:
         """The one UPDATE that ends an attempt (the trigger logs it). Parameters are
