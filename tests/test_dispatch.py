@@ -410,3 +410,18 @@ def test_batched_successes_are_committed_before_publish_returns(make_publisher, 
     rows = publisher.status()
     assert len(rows) == 70 and {r.state for r in rows} == {"delivered"}
     assert all(len(publisher.ledger.attempts(r.item_id)) == 1 for r in rows)
+
+
+def test_library_prints_nothing_and_never_exits(make_publisher, item_factory, script, capfd):
+    import logging
+
+    gongkai_logger = logging.getLogger("gongkai")
+    for handler in [h for h in gongkai_logger.handlers if not isinstance(h, logging.NullHandler)]:
+        gongkai_logger.removeHandler(handler)  # as in a fresh process that never ran the CLI
+    script.plan["bad-1"] = [PermanentError("HTTP 400")]
+    publisher = make_publisher()
+    result = publisher.publish(
+        [item_factory(id="bad-1"), item_factory(id="ok-1"), item_factory(id="x", catalog="no.such")]
+    )
+    assert result.exit_code == 2 and result.failed and result.problems
+    assert capfd.readouterr() == ("", "")
