@@ -195,13 +195,6 @@ class Catalogue:
             return None
         return calendar.add(item.formed_on, entry.time_limit.days, entry.time_limit.unit)
 
-    def posting_days(self, item: Item) -> Period | None:
-        entry = self.get(item.catalog)
-        if item.posting_days is not None:
-            unit = entry.posting_min.unit if entry and entry.posting_min else "calendar"
-            return Period(days=item.posting_days, unit=unit)
-        return entry.posting_min if entry else None
-
 
 def _read_source(source: str | Path) -> tuple[str, str]:
     if str(source) == DEFAULT_CATALOGUE:

@@ -11,6 +11,7 @@ import json
 import sys
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -59,8 +60,6 @@ def _short(path: str | None) -> str:
     """A path relative to the working directory when it is below it."""
     if not path:
         return ""
-    from pathlib import Path
-
     try:
         return str(Path(path).relative_to(Path.cwd()))
     except ValueError:
@@ -213,8 +212,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from pathlib import Path
-
     from .loader import load_paths
 
     with _publisher(args) as publisher:

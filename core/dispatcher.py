@@ -327,28 +327,14 @@ class Dispatcher:
                 finally:
                     unbind_progress(token)
                 if found is not None:
-                    self.ledger.settle(
-                        row.item_id,
-                        row.channel,
-                        ("unknown",),
-                        Finish(
-                            state=found.status,
-                            action="reconcile",
-                            receipt=found.model_dump(),
-                            outcome="found on remote",
-                        ),
+                    self._settle_delivered(
+                        row,
+                        "unknown",
+                        "reconcile",
+                        found,
                         now,
-                    )
-                    result.outcomes.append(
-                        DeliveryOutcome(
-                            row.item_id,
-                            row.channel,
-                            "delivered",
-                            row.edition,
-                            "reconciled: the remote has it",
-                            found.url,
-                            found.artifact,
-                        )
+                        result,
+                        "reconciled: the remote has it",
                     )
                     continue
                 outcome = "not on remote; will send"
@@ -396,24 +382,37 @@ class Dispatcher:
                     DeliveryOutcome(row.item_id, row.channel, "publishing", row.edition)
                 )
                 continue
-            self.ledger.settle(
+            self._settle_delivered(
+                row, "publishing", "poll", receipt, now, result, "remote job finished"
+            )
+
+    def _settle_delivered(
+        self, row, was: str, action: str, receipt: Receipt, now, result, detail: str
+    ) -> None:
+        """Record what reconcile or poll found on the remote, and report it."""
+        self.ledger.settle(
+            row.item_id,
+            row.channel,
+            (was,),
+            Finish(
+                state=receipt.status,
+                action=action,
+                receipt=receipt.model_dump(),
+                outcome=f"{action}: {receipt.status}",
+            ),
+            now,
+        )
+        result.outcomes.append(
+            DeliveryOutcome(
                 row.item_id,
                 row.channel,
-                ("publishing",),
-                Finish(state=receipt.status, action="poll", receipt=receipt.model_dump()),
-                now,
+                "delivered",
+                row.edition,
+                detail,
+                receipt.url,
+                receipt.artifact,
             )
-            result.outcomes.append(
-                DeliveryOutcome(
-                    row.item_id,
-                    row.channel,
-                    "delivered",
-                    row.edition,
-                    "remote job finished",
-                    receipt.url,
-                    receipt.artifact,
-                )
-            )
+        )
 
     # --- delivering -----------------------------------------------------------------------
 
@@ -634,15 +633,8 @@ class Dispatcher:
         missing = [p for p in planned if p not in touched]
         if not missing:
             return
-        ids = {item_id for item_id, _ in missing}
-        rows = {
-            (r.item_id, r.channel): r
-            for r in (
-                self.ledger.rows()
-                if len(ids) > 50
-                else [r for i in ids for r in self.ledger.rows(item_id=i)]
-            )
-        }
+        ids = sorted({item_id for item_id, _ in missing})
+        rows = {(r.item_id, r.channel): r for r in self.ledger.rows(item_ids=ids)}
         now = self.clock()
         for pair in missing:
             row = rows.get(pair)

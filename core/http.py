@@ -22,7 +22,6 @@ from .errors import (
     DeliveryError,
     OutcomeUnknown,
     PermanentError,
-    RateLimited,
     TransientError,
 )
 
@@ -125,7 +124,6 @@ def raise_for_status(response: requests.Response, what: str) -> None:
 
 
 __all__ = [
-    "RateLimited",
     "classify_exception",
     "new_session",
     "raise_for_status",

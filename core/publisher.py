@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .catalogue import Catalogue
@@ -275,7 +275,7 @@ class Publisher:
             row.channel,
             dispatcher.owner,
             now,
-            now + timedelta(seconds=self.settings.lease_seconds),
+            dispatcher.lease_until(now),
             states=DONE_STATES,
         )
         if claimed is None:

@@ -86,9 +86,9 @@ class ChannelContract:
     # --- the contract -----------------------------------------------------------------
 
     def test_class_attributes(self):
-        from gongkai.plugins.manager import _contract_problem
+        from gongkai.plugins.manager import contract_problem
 
-        assert _contract_problem(self.channel_class) is None
+        assert contract_problem(self.channel_class) is None
 
     def test_config_rejects_unknown_keys(self):
         with pytest.raises(ValidationError):

@@ -131,7 +131,8 @@ def get_plugin_manager(
     return pm
 
 
-def _contract_problem(cls: object) -> str | None:
+def contract_problem(cls: object) -> str | None:
+    """What is wrong with a class offered as a channel, or None if it keeps the contract."""
     if not (isinstance(cls, type) and issubclass(cls, Channel)):
         return f"{cls!r} is not a subclass of gongkai.Channel"
     name = getattr(cls, "name", None)
@@ -163,7 +164,7 @@ def collect_channels(pm: GongkaiPluginManager, *, strict: bool = False) -> dict[
             pm.problems.append(PluginProblem(plugin, f"gongkai_register_channels failed: {exc}"))
             continue
         for cls in classes:
-            problem = _contract_problem(cls)
+            problem = contract_problem(cls)
             if problem:
                 if strict:
                     raise PluginError(f"plugin '{plugin}': {problem}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 
@@ -88,7 +89,7 @@ def test_transient_errors_past_the_run_go_to_retry_wait(
     assert result.exit_code == 1
     [row] = publisher.status()
     assert row.state == "retry-wait"
-    assert row.next_attempt_at == clock.now + __import__("datetime").timedelta(seconds=5)
+    assert row.next_attempt_at == clock.now + timedelta(seconds=5)
     # Not due yet: a run now leaves it alone.
     assert publisher.publish().outcomes == []
     clock.advance(seconds=6)
@@ -195,8 +196,6 @@ def test_reconcile_finds_the_remote_copy(make_publisher, item_factory, script, c
 
 
 def test_scheduled_item_waits_for_its_time(make_publisher, item_factory, script, clock):
-    from datetime import timedelta
-
     publisher = make_publisher()
     item = item_factory(publish_at=clock.now + timedelta(days=3))
     result = publisher.publish(item)

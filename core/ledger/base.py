@@ -195,8 +195,12 @@ class Ledger(abc.ABC):
     # reading
     @abc.abstractmethod
     def rows(
-        self, item_id: str | None = None, states: Sequence[str] | None = None
-    ) -> list[DeliveryRow]: ...
+        self,
+        item_id: str | None = None,
+        states: Sequence[str] | None = None,
+        item_ids: Sequence[str] | None = None,
+    ) -> list[DeliveryRow]:
+        """Delivery rows, optionally of one item, of several items, or in some states."""
 
     @abc.abstractmethod
     def attempts(self, item_id: str, channel: str | None = None) -> list[dict[str, Any]]: ...

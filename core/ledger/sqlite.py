@@ -610,11 +610,22 @@ class SQLiteLedger(Ledger):
 
     # --- reading -----------------------------------------------------------------------
 
-    def rows(self, item_id=None, states=None) -> list[DeliveryRow]:
+    def rows(self, item_id=None, states=None, item_ids=None) -> list[DeliveryRow]:
+        if item_ids is not None:
+            # SQLite caps the number of parameters; ask in chunks.
+            ids = list(item_ids)
+            return [
+                row
+                for start in range(0, len(ids), 500)
+                for row in self._select_rows(states, ids[start : start + 500])
+            ]
+        return self._select_rows(states, None if item_id is None else [item_id])
+
+    def _select_rows(self, states, ids) -> list[DeliveryRow]:
         clauses, args = [], []
-        if item_id is not None:
-            clauses.append("d.item_id = ?")
-            args.append(item_id)
+        if ids is not None:
+            clauses.append(f"d.item_id IN ({','.join('?' for _ in ids)})")
+            args.extend(ids)
         if states:
             clauses.append(f"d.state IN ({','.join('?' for _ in states)})")
             args.extend(states)
