@@ -13,11 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .errors import ChannelContractError
 from .item import Item
+
+if TYPE_CHECKING:
+    from .ledger.base import AttemptRecord
 
 Mode = Literal["online", "offline"]
 Guarantee = Literal["idempotency-key", "upsert", "versioned", "lookup", "none"]
@@ -128,20 +132,29 @@ class Channel:
     # --- the contract ---------------------------------------------------------------
 
     def render(self, item: PreparedItem) -> Rendition:
-        """Return what would be sent. Must be pure: no I/O, same input → same output."""
+        """Required. Return what would be sent. Must be pure: no I/O, same input →
+        same output."""
         raise NotImplementedError
 
     def deliver(
         self, item: PreparedItem, rendition: Rendition, previous: Receipt | None
     ) -> Receipt:
-        """Create (``previous`` is None) or update the item on the remote.
+        """Required. Create (``previous`` is None) or update the item on the remote.
 
+        Return a receipt with status ``delivered``, ``publishing`` (a remote job that
+        :meth:`poll` follows) or ``awaiting-confirmation`` (a person must post it).
         Raise a :mod:`gongkai.errors` delivery error to classify a failure.
         """
         raise NotImplementedError
 
     def withdraw(self, item: PreparedItem, receipt: Receipt, reason: str) -> Receipt:
-        """Take the item down. Return a receipt with status ``withdrawn``."""
+        """Optional. Take the item down; return a receipt with status ``withdrawn``.
+
+        ``receipt`` is what the remote holds (empty if the delivery's outcome was
+        unknown). Core may call it more than once for one item (after a crash, or when
+        a take-down timed out), and for an item the remote never received: a remote
+        that answers "not found" means the item is down, so return the receipt.
+        """
         raise NotImplementedError
 
     def poll(self, receipt: Receipt) -> Receipt:
@@ -149,10 +162,17 @@ class Channel:
         receipt; ``publishing`` again means ask later."""
         raise NotImplementedError
 
-    def reconcile(self, item: PreparedItem, attempt: dict[str, Any]) -> Receipt | None:
-        """Optional: settle a delivery whose outcome is unknown. Return the receipt if
-        the remote has the item, None if it surely does not (core then sends it again).
-        Leave it unimplemented if the remote cannot be asked."""
+    def reconcile(self, item: PreparedItem, attempt: AttemptRecord) -> Receipt | None:
+        """Optional: settle a delivery whose outcome is unknown.
+
+        ``attempt`` is the logged delivery attempt of this edition whose answer never
+        came. Look the item up on the remote and check that what is there is *this
+        edition* (compare the edition number or content hash you sent), not just the
+        item id: an older edition found there is not this delivery. Return its
+        receipt if the remote has this edition, None if it surely does not (core then
+        sends it again). Raise a delivery error if the remote cannot tell now. Leave
+        it unimplemented if the remote cannot be asked.
+        """
         raise NotImplementedError
 
     def check(self) -> None:
@@ -172,9 +192,13 @@ class Channel:
         resumes instead of creating twice (WeChat: save the draft's media_id before
         submitting it)."""
         progress = _progress.get()
-        if progress is not None:
-            progress.saved.update(data)
-            progress.save(dict(progress.saved))
+        if progress is None:
+            raise ChannelContractError(
+                f"channel '{self.name}' called checkpoint() outside a delivery; call it "
+                "only from deliver(), where core can persist it"
+            )
+        progress.saved.update(data)
+        progress.save(dict(progress.saved))
 
     def resumed(self) -> dict[str, Any]:
         """What an earlier, interrupted attempt at this edition saved with

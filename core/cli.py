@@ -23,6 +23,7 @@ from .errors import (
     PluginError,
     UnknownItem,
 )
+from .log import scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -74,10 +75,11 @@ def _local(when) -> str:
 
 
 def _emit(args, data: Any, text: str) -> None:
+    # The last net: whatever a report holds, no secret leaves through stdout.
     if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+        print(scrub(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
     elif text:
-        print(text)
+        print(scrub(text))
 
 
 def _problems_text(problems: Sequence[ItemProblem]) -> str:
@@ -128,6 +130,12 @@ def cmd_publish(args) -> int:
     hidden = result.counts().get("not-enabled", 0)
     if hidden and not args.verbose:
         text += f"\n({hidden} routed to channels not enabled in config; -v lists them)"
+    if result.backlog:
+        waiting = ", ".join(f"{n} {s}" for s, n in sorted(result.backlog.items()))
+        text += (
+            f"\nthe ledger still holds deliveries that are not done: {waiting}; "
+            "`gongkai status` shows them"
+        )
     _emit(args, result.as_dict(), text.strip())
     if result.problems:
         print(_problems_text(result.problems), file=sys.stderr)
@@ -310,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import logging
 
-    from .log import configure, scrub
+    from .log import configure
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -73,6 +73,20 @@ class OutcomeUnknown(DeliveryError):
     """
 
 
+class ChannelPaused(GongkaiError):
+    """Raised by core when a second AuthError in a row means the credentials are really
+    bad, or when a channel's ``check()`` fails: the channel sends nothing more this run."""
+
+    def __init__(self, cause: BaseException | str) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class ChannelContractError(GongkaiError):
+    """A channel used the contract wrongly (for example ``checkpoint()`` outside a
+    delivery). A bug in the channel: its author must fix it."""
+
+
 # --- input errors: config and items -----------------------------------------------------
 
 

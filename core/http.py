@@ -104,6 +104,10 @@ def classify_exception(exc: requests.RequestException, what: str) -> DeliveryErr
     return TransientError(f"{what}: {type(exc).__name__}")
 
 
+#: Answers from a proxy or gateway that may come after the backend processed the request.
+GATEWAY_STATUSES = frozenset({502, 504})
+
+
 def raise_for_status(response: requests.Response, what: str) -> None:
     """Raise the delivery error that an HTTP status means; return on 2xx."""
     status = response.status_code
@@ -115,6 +119,12 @@ def raise_for_status(response: requests.Response, what: str) -> None:
         raise AuthError(message, http_status=status)
     if status == 429:
         raise TransientError(message, retry_after=retry_after, http_status=status)
+    if status in GATEWAY_STATUSES:
+        # A gateway gave up waiting for the backend, which may have done the work
+        # anyway: on a channel without an idempotency key a resend could duplicate it.
+        raise OutcomeUnknown(
+            message + " from a gateway; the remote may have it", http_status=status
+        )
     if status in (408, 425) or status >= 500:
         raise TransientError(message, retry_after=retry_after, http_status=status)
     if status == 409:

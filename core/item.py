@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 CST = timezone(timedelta(hours=8), "CST")
 
 ITEM_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,127}$"
-INDEX_NUMBER_PATTERN = r"^[0-9A-Z]{1,18}/\d{4}-\d{5}$"
+#: <org code>/<year>-<serial>: five digits at least, more once a year passes 99,999.
+INDEX_NUMBER_PATTERN = r"^[0-9A-Z]{1,18}/\d{4}-\d{5,}$"
 
 Kind = Literal["release", "interpretation", "response"]
 Openness = Literal["decision", "execution", "management", "service", "result"]

@@ -13,36 +13,81 @@ exception message still never reaches a log.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import structlog
 
 _SECRETS: set[str] = set()
 _SECRETS_LOCK = threading.Lock()
+_PATTERN: re.Pattern[str] | None = None
 REDACTED = "**********"
 
 logging.getLogger("gongkai").addHandler(logging.NullHandler())
 
 
+def _key_like(part: str) -> bool:
+    # A path segment or query value that looks like a credential rather than a word:
+    # long, or mixing letters and digits. "items" and "v1" stay readable.
+    has_digit = any(c.isdigit() for c in part)
+    has_alpha = any(c.isalpha() for c in part)
+    return len(part) >= 16 or (len(part) >= 6 and has_digit and has_alpha)
+
+
+def secret_parts(value: str) -> set[str]:
+    """The value itself and, when it is a URL, the parts of it a message may quote on
+    their own: user info, the path, the query, and key-like segments and values."""
+    parts = {value}
+    split = urlsplit(value)
+    if split.scheme and split.netloc:
+        if split.path not in ("", "/"):
+            parts.add(split.path)
+            parts.update(seg for seg in split.path.split("/") if _key_like(seg))
+        if split.query:
+            parts.add(split.query)
+            parts.update(v for _, v in parse_qsl(split.query) if v)
+        parts.update(p for p in (split.username, split.password) if p)
+    return {p for p in parts if p}
+
+
 def register_secret(value: str) -> None:
-    """Remember a secret's value so that logs never show it. Short values are skipped
-    because replacing them would garble ordinary text."""
-    if len(value) >= 6:
-        with _SECRETS_LOCK:
-            _SECRETS.add(value)
+    """Remember a secret so that logs, output, the ledger and error messages never show
+    it, whatever its length; a URL's key-bearing parts are remembered too."""
+    global _PATTERN
+    if not value:
+        return
+    with _SECRETS_LOCK:
+        _SECRETS.update(secret_parts(value))
+        # Longest first, so a secret is replaced whole before any part of it.
+        ordered = sorted(_SECRETS, key=len, reverse=True)
+        _PATTERN = re.compile("|".join(re.escape(s) for s in ordered))
 
 
 def scrub(text: str) -> str:
-    for secret in _SECRETS:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+    pattern = _PATTERN
+    if pattern is None or not text:
+        return text
+    return pattern.sub(REDACTED, text)
+
+
+def scrub_data(value: Any) -> Any:
+    """``scrub`` every string inside nested dicts and lists (receipts, JSON output)."""
+    if _PATTERN is None:
+        return value
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: scrub_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_data(v) for v in value]
+    return value
 
 
 def redact_secrets(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
-    if not _SECRETS:
+    if _PATTERN is None:
         return event
     return {k: scrub(v) if isinstance(v, str) else v for k, v in event.items()}
 

@@ -11,16 +11,20 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugin_manager
+
+from .attempt import ActiveChannel
 from .catalogue import Catalogue
-from .channel import ChannelContext, PreparedItem, Receipt, Rendition
+from .channel import ChannelContext, PreparedItem, Rendition
 from .config import Settings, build_channel_settings, load_settings
-from .dispatcher import ActiveChannel, Dispatcher
-from .errors import ConfigError, DeliveryError, ItemRejected, UnknownItem
+from .errors import ConfigError, ItemRejected, UnknownItem
+from .intake import Intake
 from .item import Item, content_hash
-from .ledger import DONE_STATES, DeliveryRow, Finish, Ledger, SQLiteLedger
+from .ledger import DeliveryRow, Ledger, SQLiteLedger
 from .loader import LoadedItem, load_paths
-from .log import scrub
-from .results import DeliveryOutcome, RunResult
+from .results import RunResult
+from .run import Run
+from .settle import expire
 from .workdays import WorkCalendar
 
 
@@ -53,8 +57,6 @@ class Publisher:
         strict: bool | None = None,
         load_entry_points: bool = True,
     ) -> None:
-        from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugin_manager
-
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
@@ -108,8 +110,9 @@ class Publisher:
                 self._channels[name] = ActiveChannel(instance, chs)
         return self._channels
 
-    def dispatcher(self) -> Dispatcher:
-        return Dispatcher(
+    def run(self) -> Run:
+        """The steps of one run, built afresh (a run owns its claims)."""
+        return Run(
             settings=self.settings,
             pm=self.pm,
             channels=self.channels,
@@ -160,27 +163,34 @@ class Publisher:
         return self._run(loaded, RunResult(problems=list(problems)), progress)
 
     def _run(self, loaded, result: RunResult, progress) -> RunResult:
-        dispatcher = self.dispatcher()
+        run = self.run()
         if progress is not None:
-            dispatcher.progress = progress
-        return dispatcher.run(loaded, result)
+            run.progress = progress
+        return run.publish(loaded, result)
+
+    def intake(self) -> Intake:
+        """The intake steps alone (prepare, validate, version), for verbs that record
+        and send nothing."""
+        return Intake(
+            settings=self.settings,
+            pm=self.pm,
+            channels=self.channel_settings,
+            ledger=self.ledger,
+            catalogue=self.catalogue,
+            calendar=self.calendar,
+            clock=self.clock,
+        )
 
     def validate(self, paths: Iterable[str | Path]) -> tuple[list[LoadedItem], list]:
         """Parse and check items without recording or sending anything."""
         loaded, problems = load_paths(paths)
-        dispatcher = self.dispatcher()
-        # The same checks as publish, on the prepared item, but nothing is allocated.
-        numbers = dispatcher.index_numbers((e.item for e in loaded), allocate=False)
-        good = []
-        for entry in loaded:
-            ready, found = dispatcher.prepare(entry.item, entry.source, numbers)
-            problems.extend(found)
-            if ready is not None:
-                good.append(entry)
-        return good, problems
+        good, found = self.intake().check(loaded)
+        return good, problems + found
 
     def status(self, item_id: str | None = None) -> list[DeliveryRow]:
-        """The ledger's delivery rows (all, or one item's)."""
+        """The ledger's delivery rows (all, or one item's). In-flight rows whose
+        process is gone are settled first, so they show as what they now are."""
+        expire(self.ledger, self.clock)
         return self.ledger.rows(item_id=item_id)
 
     def render(self, item: Item | str, channel: str) -> Rendition:
@@ -196,9 +206,9 @@ class Publisher:
 
     def _preview(self, item: Item) -> PreparedItem:
         """Prepare exactly as publish would, without recording anything."""
-        dispatcher = self.dispatcher()
-        numbers = dispatcher.index_numbers([item], allocate=False)
-        ready, problems = dispatcher.prepare(item, "<render>", numbers)
+        intake = self.intake()
+        numbers = intake.index_numbers([item], allocate=False)
+        ready, problems = intake.prepare(item, "<render>", numbers)
         if ready is None:
             raise ItemRejected(problems)
         try:
@@ -221,115 +231,18 @@ class Publisher:
         return self.channels[name]
 
     def withdraw(self, item_id: str, reason: str) -> RunResult:
-        """Take an item down from every channel that carries it, and stop any delivery
-        still queued. The item id cannot be published again."""
-        rows = self.ledger.rows(item_id=item_id)
-        if not rows:
-            raise UnknownItem(f"the ledger has no item '{item_id}'; check the id (gongkai status)")
-        now = self.clock()
-        self.ledger.mark_withdrawn(item_id, reason, now)
-        dispatcher = self.dispatcher()
-        result = RunResult()
-        for row in rows:
-            outcome = self._withdraw_one(dispatcher, row, reason)
-            result.outcomes.append(outcome)
-        return result
+        """Take an item down from every channel that may carry it, and cancel every
+        delivery that never went out. Withdrawal wins over anything else pending on
+        the item, in this process or another; the id cannot be published again.
 
-    def _withdraw_one(self, dispatcher: Dispatcher, row: DeliveryRow, reason: str):
-        now = self.clock()
-        if row.state in ("pending", "retry-wait", "failed"):
-            self.ledger.settle(
-                row.item_id,
-                row.channel,
-                (row.state,),
-                Finish(
-                    state="withdrawn",
-                    action="withdraw",
-                    outcome="cancelled before delivery",
-                    error=reason,
-                ),
-                now,
-            )
-            return DeliveryOutcome(
-                row.item_id, row.channel, "withdrawn", row.edition, "cancelled before delivery"
-            )
-        if row.state not in DONE_STATES:
-            return DeliveryOutcome(
-                row.item_id,
-                row.channel,
-                row.state,
-                row.edition,
-                f"cannot withdraw while {row.state}; settle it, then retry",
-            )
-        active = self.channels.get(row.channel)
-        if active is None or not active.instance.supports("withdraw"):
-            return DeliveryOutcome(
-                row.item_id,
-                row.channel,
-                "failed",
-                row.edition,
-                "the channel cannot withdraw; take it down by hand",
-            )
-        claimed = self.ledger.claim(
-            row.item_id,
-            row.channel,
-            dispatcher.owner,
-            now,
-            dispatcher.lease_until(now),
-            states=DONE_STATES,
-        )
-        if claimed is None:
-            return DeliveryOutcome(
-                row.item_id,
-                row.channel,
-                "in-flight",
-                row.edition,
-                "another process holds it; try again",
-            )
-        item = dispatcher.item(row.item_id, row.delivered_edition or row.edition)
-        try:
-            receipt = active.instance.withdraw(
-                item, Receipt.model_validate(row.receipt or {}), reason
-            )
-        except DeliveryError as exc:
-            self.ledger.finish(
-                row.item_id,
-                row.channel,
-                dispatcher.owner,
-                row.edition,
-                Finish(
-                    state=row.state,
-                    action="withdraw",
-                    error=scrub(str(exc)),
-                    outcome="failed",
-                    started_at=now,
-                ),
-                self.clock(),
-            )
-            return DeliveryOutcome(row.item_id, row.channel, "failed", row.edition, scrub(str(exc)))
-        self.ledger.finish(
-            row.item_id,
-            row.channel,
-            dispatcher.owner,
-            row.edition,
-            Finish(
-                state="withdrawn",
-                action="withdraw",
-                error=reason,
-                receipt=receipt.model_dump(),
-                started_at=now,
-            ),
-            self.clock(),
-        )
-        return DeliveryOutcome(
-            row.item_id,
-            row.channel,
-            "withdrawn",
-            row.edition,
-            reason,
-            receipt.url,
-            receipt.artifact,
-        )
+        Take-downs go along the same path as deliveries (claim, retries, classified
+        errors); one that fails is retried by later runs. A delivery that another
+        process is sending at this moment is taken down as soon as it ends."""
+        if not reason.strip():
+            raise ValueError("a withdrawal needs a reason; it is recorded and shown")
+        if not self.ledger.rows(item_id=item_id):
+            raise UnknownItem(f"the ledger has no item '{item_id}'; check the id (gongkai status)")
+        return self.run().withdraw(item_id, reason, RunResult())
 
     def retry(
         self, item_id: str | None = None, channel: str | None = None, *, unknown: bool = False
@@ -341,16 +254,7 @@ class Publisher:
         for row in self.ledger.rows(item_id=item_id, states=states):
             if channel and row.channel != channel:
                 continue
-            if self.ledger.settle(
-                row.item_id,
-                row.channel,
-                (row.state,),
-                Finish(
-                    state="pending",
-                    action="requeue",
-                    outcome=f"re-queued by operator from {row.state}",
-                ),
-                self.clock(),
-            ):
+            note = f"re-queued by operator from {row.state}"
+            if self.ledger.requeue(row.item_id, row.channel, (row.state,), self.clock(), note):
                 queued.append(row)
         return queued

@@ -14,7 +14,7 @@ Status = Literal[
     "scheduled",  # publish_at is in the future
     "publishing",  # the remote is still working on it; a later run polls
     "awaiting-confirmation",  # offline: a person must post or broadcast it and confirm
-    "pending",  # queued, not attempted this run (another worker, or not due)
+    "pending",  # queued, not done this run (a newer edition waits, a lookup found nothing)
     "in-flight",  # another process is delivering it right now
     "retry-wait",  # failed for now; a later run retries
     "paused",  # the channel was paused this run (rate limit, credentials)
@@ -24,7 +24,7 @@ Status = Literal[
     "not-enabled",  # the catalogue routes it to a channel that config does not enable
 ]
 #: Statuses that make ``gongkai publish`` exit 1.
-FAILING: frozenset[str] = frozenset({"retry-wait", "paused", "failed", "unknown"})
+FAILING: frozenset[str] = frozenset({"pending", "retry-wait", "paused", "failed", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,15 @@ class DeliveryOutcome:
 
 @dataclass
 class RunResult:
-    """What one run did: one outcome per (item, channel) it touched, and the problems
-    of the items it could not take."""
+    """What one run did: one outcome per (item, channel) it touched, the problems of
+    the items it could not take, and ``backlog``: how many deliveries anywhere in the
+    ledger are still ``retry-wait``, ``failed`` or ``unknown`` after the run (so a
+    bare ``gongkai publish`` from cron exits 1 while any need attention)."""
 
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
     problems: list[ItemProblem] = field(default_factory=list)
     editions: dict[str, int] = field(default_factory=dict)
+    backlog: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[DeliveryOutcome]:
@@ -56,15 +59,16 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and not self.failed
+        return not self.problems and not self.failed and not self.backlog
 
     @property
     def exit_code(self) -> int:
         """0 all done; 2 some input was bad (the rest still went out); 1 some delivery
-        failed. Bad input wins because it needs the author, not a rerun."""
+        failed or is not done, in this run or left by an earlier one. Bad input wins
+        because it needs the author, not a rerun."""
         if self.problems:
             return 2
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.backlog else 0
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -85,4 +89,5 @@ class RunResult:
             "counts": self.counts(),
             "outcomes": [o.as_dict() for o in self.outcomes],
             "problems": [p.as_dict() for p in self.problems],
+            "backlog": dict(self.backlog),
         }

@@ -18,6 +18,7 @@ every URL with ``responses``, so the suite never reaches a network.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +28,16 @@ import requests
 import responses
 from pydantic import SecretStr, ValidationError
 
-from .channel import Channel, ChannelContext, PreparedItem, Receipt, Rendition
+from .channel import (
+    Channel,
+    ChannelContext,
+    DeliveryProgress,
+    PreparedItem,
+    Receipt,
+    Rendition,
+    bind_progress,
+    unbind_progress,
+)
 from .errors import AuthError, DeliveryError, OutcomeUnknown, PermanentError, TransientError
 
 _ANY_URL = re.compile(r".*")
@@ -58,7 +68,9 @@ class ChannelContract:
     # --- fixtures authors may override --------------------------------------------
 
     @pytest.fixture
-    def channel(self, tmp_path: Path) -> Channel:
+    def channel(self, tmp_path: Path) -> Iterator[Channel]:
+        """The channel under test, inside a delivery context as core provides one, so
+        ``checkpoint()`` and ``resumed()`` work as they do in a real run."""
         options = self.channel_class.Config.model_validate(self.config)
         context = ChannelContext(
             name=self.channel_class.name,
@@ -67,7 +79,11 @@ class ChannelContract:
             connect_timeout=1,
             read_timeout=1,
         )
-        return self.channel_class(options, context)
+        token = bind_progress(DeliveryProgress())
+        try:
+            yield self.channel_class(options, context)
+        finally:
+            unbind_progress(token)
 
     @pytest.fixture
     def item(self) -> PreparedItem:

@@ -29,6 +29,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gongkai.channels.archive",
     "gongkai.channels.webhook",
 )
+#: What every channel must implement; the rest of the contract is optional.
+REQUIRED_METHODS = ("render", "deliver")
 CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 log = get_logger(__name__)
@@ -144,6 +146,9 @@ def contract_problem(cls: object) -> str | None:
         return f"{cls.__qualname__}.guarantee must be one of {', '.join(GUARANTEES)}"
     if not (isinstance(cls.Config, type) and issubclass(cls.Config, BaseModel)):
         return f"{cls.__qualname__}.Config must be a pydantic model"
+    missing = [m for m in REQUIRED_METHODS if not cls.supports(m)]
+    if missing:
+        return f"{cls.__qualname__} must implement {' and '.join(missing)}"
     return None
 
 

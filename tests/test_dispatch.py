@@ -121,8 +121,8 @@ def test_permanent_error_fails_without_retry(make_publisher, item_factory, scrip
     assert result.outcome("jt-test-001", "recorder").status == "failed"
     assert sleeper.calls == []
     attempts = publisher.ledger.attempts("jt-test-001", "recorder")
-    assert attempts[-1]["outcome"] == "failed"
-    assert "refused" in attempts[-1]["error"]
+    assert attempts[-1].outcome == "failed"
+    assert "refused" in attempts[-1].error
 
 
 def test_rate_limit_pauses_channel_and_leaves_the_rest(make_publisher, item_factory, script):
@@ -174,11 +174,23 @@ def test_unknown_outcome_resends_when_guarantee_is_upsert(
     make_publisher, item_factory, script, clock
 ):
     script.plan["jt-test-001"] = [OutcomeUnknown("read timeout")]
-    publisher = make_publisher(guarantee="upsert")
+    # One try per run, so the cross-run path is what is tested.
+    once = {"recorder": {"every_item": True, "retry": {"attempts": 1}}}
+    publisher = make_publisher(guarantee="upsert", channels=once)
     first = publisher.publish(item_factory())
     assert first.outcome("jt-test-001", "recorder").status == "retry-wait"
     clock.advance(seconds=10)
     assert publisher.publish().outcome("jt-test-001", "recorder").status == "delivered"
+
+
+def test_unknown_outcome_is_retried_in_the_run_when_a_resend_is_safe(
+    make_publisher, item_factory, script, sleeper
+):
+    script.plan["jt-test-001"] = [OutcomeUnknown("read timeout")]
+    result = make_publisher(guarantee="idempotency-key").publish(item_factory())
+    assert result.outcome("jt-test-001", "recorder").status == "delivered"
+    assert len(sleeper.calls) == 1
+    assert script.sent == [("jt-test-001", 1, None)]
 
 
 def test_reconcile_finds_the_remote_copy(make_publisher, item_factory, script, clock):
@@ -251,7 +263,8 @@ def test_two_step_create_resumes_from_checkpoint(make_publisher, item_factory, s
             raise OutcomeUnknown("publish step timed out")
 
     script.on_deliver = two_step
-    publisher = make_publisher(guarantee="upsert")
+    once = {"recorder": {"every_item": True, "retry": {"attempts": 1}}}
+    publisher = make_publisher(guarantee="upsert", channels=once)
     publisher.publish(item_factory())
     assert publisher.status()[0].checkpoint == {"draft_id": "draft-1"}
 
@@ -318,7 +331,7 @@ def test_reconcile_not_found_resends(make_publisher, item_factory, script, clock
     looked: list[str] = []
 
     def not_there(item, attempt):
-        looked.append(attempt["outcome"])
+        looked.append(attempt.outcome)
         return None
 
     publisher = make_publisher(reconcile=not_there)

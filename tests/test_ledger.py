@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gongkai.ledger import Finish, IngestRecord, SQLiteLedger
+from gongkai.ledger import (
+    Capabilities,
+    Event,
+    IllegalTransition,
+    IngestRecord,
+    SQLiteLedger,
+    Step,
+)
+from gongkai.ledger.sqlite import MIGRATIONS, _statements
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+LEASE = NOW + timedelta(minutes=15)
+CAN = Capabilities(deliver=frozenset({"c"}))
+DONE_STEP = Step(Event.SUCCEEDED, receipt={"status": "delivered", "external_id": "x"})
 
 
 def record(item_id="a", digest="h1", channels=("c",), **kw):
@@ -31,8 +43,18 @@ def ledger(tmp_path):
     db.close()
 
 
+def claim(ledger, item_id="a", owner="w", now=NOW):
+    [row] = [r for r in ledger.due(now, CAN) if r.item_id == item_id]
+    return ledger.claim(row, owner, now, LEASE)
+
+
+def state_of(ledger, item_id="a"):
+    row = ledger.row(item_id, "c")
+    return (row.state, row.edition, row.intent)
+
+
 def test_schema_is_versioned_and_wal(ledger, tmp_path):
-    assert ledger.schema_version == 1
+    assert ledger.schema_version == len(MIGRATIONS) == 2
     raw = sqlite3.connect(tmp_path / "ledger.sqlite3")
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     raw.execute("PRAGMA user_version=99")
@@ -40,6 +62,28 @@ def test_schema_is_versioned_and_wal(ledger, tmp_path):
     raw.close()
     with pytest.raises(Exception, match="newer than this gongkai"):
         SQLiteLedger(tmp_path / "ledger.sqlite3")
+
+
+def test_a_version_one_ledger_is_migrated_in_place(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("BEGIN")
+    for statement in _statements(MIGRATIONS[0]):
+        raw.execute(statement)
+    raw.execute("PRAGMA user_version=1")
+    raw.execute(
+        "INSERT INTO item_state (item_id, latest_edition, withdrawn_at) VALUES ('w', 1, '2026-11-01T00:00:00+00:00')"
+    )
+    raw.execute(
+        "INSERT INTO deliveries (item_id, channel, state, edition, content_hash, updated_at) "
+        "VALUES ('w', 'c', 'failed', 1, 'h', '2026-11-01T00:00:00+00:00')"
+    )
+    raw.execute("COMMIT")
+    raw.close()
+    ledger = SQLiteLedger(path)
+    assert ledger.schema_version == 2
+    assert ledger.row("w", "c").intent == "withdraw"
+    ledger.close()
 
 
 def test_editions_new_unchanged_changed_stale(ledger):
@@ -51,51 +95,66 @@ def test_editions_new_unchanged_changed_stale(ledger):
     assert (changed.status, changed.edition, changed.plans) == ("changed", 2, {"c": "superseded"})
     [stale] = ledger.ingest([record(digest="h1")], NOW)
     assert (stale.status, stale.edition, stale.latest_edition) == ("stale", 1, 2)
-    assert [a["action"] for a in ledger.attempts("a")] == ["supersede"]
+    assert [(a.action, a.edition) for a in ledger.attempts("a")] == [("superseded", 1)]
 
 
 def test_claim_is_exclusive_and_finish_needs_the_lease(ledger):
     ledger.ingest([record()], NOW)
-    lease = NOW + timedelta(minutes=15)
-    assert ledger.claim("a", "c", "w1", NOW, lease) is not None
-    assert ledger.claim("a", "c", "w2", NOW, lease) is None
-    assert not ledger.finish("a", "c", "w2", 1, Finish(state="delivered"), NOW)
-    assert ledger.finish("a", "c", "w1", 1, Finish(state="delivered", receipt={"x": 1}), NOW)
-    [row] = ledger.rows()
-    assert (row.state, row.delivered_edition, row.receipt) == ("delivered", 1, {"x": 1})
+    [row] = ledger.due(NOW, CAN)
+    assert ledger.claim(row, "w1", NOW, LEASE) is not None
+    assert ledger.claim(row, "w2", NOW, LEASE) is None
+    assert ledger.finish("a", "c", "w2", 1, DONE_STEP, NOW) is None
+    assert ledger.finish("a", "c", "w1", 1, DONE_STEP, NOW) == "delivered"
+    row = ledger.row("a", "c")
+    assert (row.state, row.delivered_edition, row.receipt["external_id"]) == ("delivered", 1, "x")
 
 
 def test_two_connections_cannot_claim_the_same_delivery(tmp_path):
     one = SQLiteLedger(tmp_path / "l.sqlite3")
     two = SQLiteLedger(tmp_path / "l.sqlite3")
     one.ingest([record()], NOW)
-    lease = NOW + timedelta(minutes=1)
-    claims = [one.claim("a", "c", "p1", NOW, lease), two.claim("a", "c", "p2", NOW, lease)]
+    [row] = one.due(NOW, CAN)
+    claims = [one.claim(row, "p1", NOW, LEASE), two.claim(row, "p2", NOW, LEASE)]
     assert sum(c is not None for c in claims) == 1
 
 
 def test_expired_or_orphaned_lease_becomes_unknown_never_pending(ledger):
     ledger.ingest([record("a"), record("b")], NOW)
-    ledger.claim("a", "c", "host:1:x", NOW, NOW + timedelta(minutes=5))
-    ledger.claim("b", "c", "host:2:y", NOW, NOW + timedelta(hours=1))
+    [a, b] = ledger.due(NOW, CAN)
+    ledger.claim(a, "host:1:x", NOW, NOW + timedelta(minutes=5))
+    ledger.claim(b, "host:2:y", NOW, NOW + timedelta(hours=1))
     later = NOW + timedelta(minutes=10)
     expired = ledger.expire_leases(later, owner_alive=lambda owner: owner != "host:2:y")
     assert sorted(r.item_id for r in expired) == ["a", "b"]
     assert {r.state for r in ledger.rows()} == {"unknown"}
-    assert ledger.due(later, ["c"]) == []
-    outcomes = [a["outcome"] for a in ledger.attempts("a")]
-    assert outcomes == ["unknown"]
+    # No channel here can settle an unknown outcome: nothing is due.
+    assert ledger.due(later, CAN) == []
+    assert [a.outcome for a in ledger.attempts("a")] == ["unknown"]
+    # A channel whose guarantee makes a resend safe gets them as deliveries again.
+    resend = Capabilities(deliver=frozenset({"c"}), resend=frozenset({"c"}))
+    assert {(r.state, r.action) for r in ledger.due(later, resend)} == {("unknown", "deliver")}
 
 
-def test_new_edition_waits_for_an_in_flight_one_then_requeues(ledger):
+def test_interrupted_lookup_poll_or_take_down_is_simply_queued_again(ledger):
+    ledger.ingest([record()], NOW)
+    claim(ledger)
+    ledger.finish("a", "c", "w", 1, Step(Event.OUTCOME_UNKNOWN), NOW)
+    can = Capabilities(deliver=frozenset({"c"}), reconcile=frozenset({"c"}))
+    [row] = ledger.due(NOW, can)
+    assert row.action == "reconcile"
+    ledger.claim(row, "gone", NOW, LEASE)
+    ledger.expire_leases(NOW, owner_alive=lambda owner: False)
+    assert state_of(ledger) == ("unknown", 1, "deliver")
+
+
+def test_new_edition_waits_for_an_in_flight_one_then_supersedes_it(ledger):
     ledger.ingest([record(digest="h1")], NOW)
-    ledger.claim("a", "c", "w", NOW, NOW + timedelta(minutes=5))
+    claim(ledger)
     [answer] = ledger.ingest([record(digest="h2")], NOW)
     assert answer.plans == {"c": "waiting"}
-    # The in-flight edition 1 finishes; it must not be lost, and edition 2 follows.
-    assert ledger.finish("a", "c", "w", 1, Finish(state="delivered"), NOW)
-    assert ledger.requeue_stale(NOW) == 1
-    [row] = ledger.rows()
+    # Edition 1 lands; the state machine queues edition 2 in the same transaction.
+    assert ledger.finish("a", "c", "w", 1, DONE_STEP, NOW) == "pending"
+    row = ledger.row("a", "c")
     assert (row.state, row.edition, row.content_hash, row.delivered_edition) == (
         "pending",
         2,
@@ -104,20 +163,30 @@ def test_new_edition_waits_for_an_in_flight_one_then_requeues(ledger):
     )
 
 
+def test_a_newer_edition_keeps_its_embargo_when_it_supersedes(ledger):
+    ledger.ingest([record(digest="h1")], NOW)
+    claim(ledger)
+    later = NOW + timedelta(days=2)
+    ledger.ingest([record(digest="h2", not_before=later)], NOW)
+    ledger.finish("a", "c", "w", 1, DONE_STEP, NOW)
+    assert ledger.row("a", "c").next_attempt_at == later
+    assert ledger.due(NOW, CAN) == []
+
+
 def test_finish_of_an_older_edition_cannot_overwrite_a_newer_row(ledger):
     ledger.ingest([record(digest="h1")], NOW)
-    ledger.claim("a", "c", "w", NOW, NOW + timedelta(minutes=5))
-    ledger.expire_leases(NOW + timedelta(minutes=6), owner_alive=lambda o: True)
-    ledger.settle("a", "c", ("unknown",), Finish(state="pending"), NOW)
+    claim(ledger)
+    ledger.expire_leases(NOW + timedelta(minutes=16), owner_alive=lambda o: True)
+    assert ledger.requeue("a", "c", ("unknown",), NOW, "operator checked")
     ledger.ingest([record(digest="h2")], NOW)
-    assert not ledger.finish("a", "c", "w", 1, Finish(state="delivered"), NOW)
-    assert ledger.rows()[0].edition == 2
+    assert ledger.finish("a", "c", "w", 1, DONE_STEP, NOW) is None
+    assert ledger.row("a", "c").edition == 2
 
 
 def test_attempt_log_is_append_only(ledger, tmp_path):
     ledger.ingest([record()], NOW)
-    ledger.claim("a", "c", "w", NOW, NOW + timedelta(minutes=5))
-    ledger.finish("a", "c", "w", 1, Finish(state="failed", error="HTTP 400"), NOW)
+    claim(ledger)
+    ledger.finish("a", "c", "w", 1, Step(Event.FAILED, error="HTTP 400"), NOW)
     raw = sqlite3.connect(tmp_path / "ledger.sqlite3")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         raw.execute("UPDATE attempts SET outcome = 'delivered'")
@@ -127,11 +196,11 @@ def test_attempt_log_is_append_only(ledger, tmp_path):
 
 def test_scheduled_rows_are_not_due_before_their_time(ledger):
     ledger.ingest([record(not_before=NOW + timedelta(days=1))], NOW)
-    assert ledger.due(NOW, ["c"]) == []
-    assert [r.item_id for r in ledger.due(NOW + timedelta(days=1), ["c"])] == ["a"]
+    assert ledger.due(NOW, CAN) == []
+    assert [r.item_id for r in ledger.due(NOW + timedelta(days=1), CAN)] == ["a"]
 
 
-def test_index_numbers_are_allocated_once_per_item(ledger):
+def test_index_numbers_are_allocated_once_per_item_and_outgrow_five_digits(ledger):
     assert ledger.index_numbers([("a", "ORG/2026"), ("b", "ORG/2026")]) == {
         "a": "ORG/2026-00001",
         "b": "ORG/2026-00002",
@@ -141,21 +210,58 @@ def test_index_numbers_are_allocated_once_per_item(ledger):
         "a": "ORG/2026-00001",
         "c": "ORG/2027-00001",
     }
+    with ledger._write() as db:
+        db.execute("UPDATE index_serials SET last = 99999 WHERE prefix = 'ORG/2026'")
+    assert ledger.index_numbers([("d", "ORG/2026")]) == {"d": "ORG/2026-100000"}
 
 
 def test_claim_many_finish_many_and_release(ledger):
     ledger.ingest([record("a"), record("b"), record("c")], NOW)
-    lease = NOW + timedelta(minutes=5)
-    ledger.claim("c", "c", "other", NOW, lease)
-    got = ledger.claim_many([("a", "c"), ("b", "c"), ("c", "c")], "me", NOW, lease)
+    rows = ledger.due(NOW, CAN)
+    ledger.claim(rows[2], "other", NOW, LEASE)
+    got = ledger.claim_many(rows, "me", NOW, LEASE)
     assert sorted(r.item_id for r in got) == ["a", "b"]  # c belongs to another worker
     assert [r.attempts for r in got] == [0, 0]
-    done = Finish(state="delivered", receipt={"id": 1}, started_at=NOW)
-    assert ledger.finish_many([("a", "c", "me", 1, done, NOW), ("b", "c", "x", 1, done, NOW)]) == [
-        True,
-        False,
-    ]
-    assert [a["outcome"] for a in ledger.attempts("b")] == ["delivered"]  # logged anyway
+    entries = [("a", "c", "me", 1, DONE_STEP, NOW), ("b", "c", "x", 1, DONE_STEP, NOW)]
+    assert ledger.finish_many(entries) == ["delivered", None]
+    assert [a.outcome for a in ledger.attempts("b")] == ["succeeded"]  # logged anyway
     ledger.release([("b", "c")], "me", NOW)
     states = {r.item_id: (r.state, r.attempts) for r in ledger.rows()}
     assert states == {"a": ("delivered", 1), "b": ("pending", 0), "c": ("in-flight", 1)}
+
+
+def test_an_illegal_transition_raises_and_changes_nothing(ledger):
+    ledger.ingest([record()], NOW)
+    claim(ledger)
+    ledger.finish("a", "c", "w", 1, DONE_STEP, NOW)
+    before = ledger.row("a", "c")
+    delivered = replace(before, action="deliver")
+    with pytest.raises(IllegalTransition, match="delivered --claimed--> in-flight"):
+        ledger.claim(delivered, "w", NOW, LEASE)
+    assert ledger.row("a", "c") == before
+
+
+def test_withdraw_cancels_what_never_went_out_and_queues_take_downs(ledger):
+    ledger.ingest([record("sent"), record("queued"), record("lost"), record("busy")], NOW)
+    for item_id in ("sent", "lost", "busy"):
+        claim(ledger, item_id)
+    ledger.finish("sent", "c", "w", 1, DONE_STEP, NOW)
+    ledger.finish("lost", "c", "w", 1, Step(Event.OUTCOME_UNKNOWN), NOW)
+    for item_id in ("sent", "queued", "lost", "busy"):
+        ledger.request_withdraw(item_id, "信息有误", NOW)
+    assert state_of(ledger, "sent") == ("pending", 1, "withdraw")
+    assert state_of(ledger, "queued") == ("withdrawn", 1, "withdraw")
+    assert state_of(ledger, "lost") == ("pending", 1, "withdraw")  # it may be out there
+    assert state_of(ledger, "busy") == ("in-flight", 1, "withdraw")
+    # Whatever the busy delivery's outcome, a take-down follows it: withdrawal wins.
+    assert ledger.finish("busy", "c", "w", 1, DONE_STEP, NOW) == "pending"
+    assert {r.action for r in ledger.due(NOW, CAN)} == {"withdraw"}
+    assert ledger.withdrawal("sent") == (NOW, "信息有误")
+    assert ledger.ingest([record("sent", digest="h9")], NOW)[0].status == "withdrawn"
+
+
+def test_counts_of_states_needing_attention(ledger):
+    ledger.ingest([record("a"), record("b")], NOW)
+    claim(ledger, "a")
+    ledger.finish("a", "c", "w", 1, Step(Event.FAILED, error="HTTP 400"), NOW)
+    assert ledger.counts(["failed", "unknown", "pending"]) == {"failed": 1, "pending": 1}

@@ -1,23 +1,41 @@
-"""The delivery ledger: interface, records and the SQLite backend."""
+"""The delivery ledger: the state machine, the backend interface and the SQLite backend."""
 
 from .base import (
-    DONE_STATES,
-    QUEUED_STATES,
+    AttemptRecord,
+    Capabilities,
     DeliveryRow,
-    Finish,
     IngestRecord,
     IngestResult,
     Ledger,
+    Step,
 )
 from .sqlite import SQLiteLedger
+from .states import (
+    DONE,
+    NEEDS_ATTENTION,
+    QUEUED,
+    Action,
+    Event,
+    IllegalTransition,
+    Intent,
+    State,
+)
 
 __all__ = [
-    "DONE_STATES",
-    "QUEUED_STATES",
+    "DONE",
+    "NEEDS_ATTENTION",
+    "QUEUED",
+    "Action",
+    "AttemptRecord",
+    "Capabilities",
     "DeliveryRow",
-    "Finish",
+    "Event",
+    "IllegalTransition",
     "IngestRecord",
     "IngestResult",
+    "Intent",
     "Ledger",
     "SQLiteLedger",
+    "State",
+    "Step",
 ]

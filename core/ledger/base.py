@@ -1,10 +1,18 @@
 """The ledger's backend-neutral interface and records.
 
 One **delivery** row per (item, channel) holds its current state; the **attempt** log is
-append-only; **items** hold every edition's prepared payload. The state machine is in
-DESIGN.md ("Ledger"). A backend implements :class:`Ledger`; SQLite ships, and the
-methods are shaped so that a PostgreSQL backend can claim work with
-``SELECT … FOR UPDATE SKIP LOCKED`` in :meth:`Ledger.claim`.
+append-only; **items** hold every edition's prepared payload. States, events and the
+allowed transitions are defined once, in :mod:`gongkai.ledger.states`. A backend
+implements :class:`Ledger`; SQLite ships, and the methods are shaped so that a
+PostgreSQL backend can claim work with ``SELECT … FOR UPDATE SKIP LOCKED``.
+
+Every write names the event that causes it (a :class:`Step`, or a method named for
+it: :meth:`Ledger.claim`, :meth:`Ledger.release`, :meth:`Ledger.requeue`,
+:meth:`Ledger.request_withdraw`, :meth:`Ledger.expire_leases`). The backend derives
+the next state from the event with :func:`states.target`, checks the move against
+the table, and then applies the follow-on moves the table implies (a newer edition
+supersedes a settled one; a withdrawn item's rows are cancelled or queued for
+take-down) in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,21 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
-State = Literal[
-    "pending",
-    "in-flight",
-    "delivered",
-    "publishing",
-    "awaiting-confirmation",
-    "retry-wait",
-    "failed",
-    "unknown",
-    "withdrawn",
-]
-#: States in which a delivery waits for core to send it.
-QUEUED_STATES: tuple[str, ...] = ("pending", "retry-wait")
-#: States in which the remote holds (or is about to hold) the edition.
-DONE_STATES: tuple[str, ...] = ("delivered", "awaiting-confirmation", "publishing")
+from .states import Action, Event, Intent, State
 
 IngestStatus = Literal["new", "changed", "unchanged", "stale", "withdrawn"]
 PlanAction = Literal["queued", "update", "superseded", "unchanged", "waiting", "withdrawn"]
@@ -37,6 +31,9 @@ PlanAction = Literal["queued", "update", "superseded", "unchanged", "waiting", "
 
 @dataclass(frozen=True)
 class DeliveryRow:
+    """One delivery as the ledger holds it. ``action`` is what core will do (or is
+    doing, when ``in-flight``): deliver, withdraw, reconcile or poll."""
+
     item_id: str
     channel: str
     state: str
@@ -52,6 +49,27 @@ class DeliveryRow:
     updated_at: datetime | None
     title: str = ""
     due_on: date | None = None
+    intent: str = Intent.DELIVER
+    action: str = Action.DELIVER
+    #: The item's newest edition; greater than ``edition`` while a newer one waits.
+    latest_edition: int | None = None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One entry of the append-only attempt log: an action core took on a delivery,
+    or a transition the state machine made (``action`` then names the event)."""
+
+    item_id: str
+    channel: str
+    edition: int
+    action: str
+    started_at: datetime | None
+    finished_at: datetime
+    outcome: str
+    http_status: int | None = None
+    error: str | None = None
+    duration_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,121 +96,123 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
-class Finish:
-    """The end of one attempt: the row's next state and the attempt log entry."""
+class Step:
+    """The end of one attempt, named by its event. The backend derives the state from
+    the event (and the receipt's status), so no caller can write an arbitrary state."""
 
-    state: str
-    action: str = "deliver"
+    event: Event
+    action: str = Action.DELIVER
     receipt: dict[str, Any] | None = None
     error: str | None = None
     http_status: int | None = None
     next_attempt_at: datetime | None = None
-    outcome: str | None = None
     started_at: datetime | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Which settling actions core can take on each channel this run: ``reconcile``
+    (it can look up an unknown outcome), ``resend`` (its guarantee makes resending an
+    unknown outcome safe) and ``poll`` (it can ask after a remote job)."""
+
+    deliver: frozenset[str]
+    reconcile: frozenset[str] = frozenset()
+    resend: frozenset[str] = frozenset()
+    poll: frozenset[str] = frozenset()
+
+
+#: (item id, channel, owner, edition, step, now): one attempt to finish.
+FinishEntry = tuple[str, str, str, int, Step, datetime]
 
 
 class Ledger(abc.ABC):
     """What core needs from a ledger backend. Every method is one transaction."""
 
-    # items and editions
+    # --- items and editions -------------------------------------------------------------
+
     @abc.abstractmethod
     def ingest(self, records: Sequence[IngestRecord], now: datetime) -> list[IngestResult]:
         """Record editions and plan deliveries. A content hash already known as an
         older edition is ``stale`` and plans nothing (an older edition never overwrites
-        a newer one)."""
+        a newer one). A withdrawn item plans nothing."""
 
     @abc.abstractmethod
     def index_numbers(
         self, wanted: Sequence[tuple[str, str]], allocate: bool = True
     ) -> dict[str, str]:
         """Index numbers by item id for (item id, prefix) pairs, allocating
-        ``<prefix>-<NNNNN>`` for items that have none (unless ``allocate`` is False,
-        when those are left out)."""
+        ``<prefix>-<NNNNN>`` (five digits or more) for items that have none, unless
+        ``allocate`` is False, when those are left out."""
 
     @abc.abstractmethod
     def edition(self, item_id: str, edition: int | None = None) -> tuple[dict[str, Any], int, str]:
         """(payload, edition, content_hash) of an edition, the latest by default."""
 
-    # claiming and finishing work
-    @abc.abstractmethod
-    def due(self, now: datetime, channels: Iterable[str]) -> list[DeliveryRow]:
-        """Queued deliveries whose time has come, on the given channels."""
+    # --- claiming and finishing work ------------------------------------------------------
 
     @abc.abstractmethod
+    def due(
+        self, now: datetime, can: Capabilities, item_ids: Sequence[str] | None = None
+    ) -> list[DeliveryRow]:
+        """Work core can do now, each row with the ``action`` it needs: queued rows
+        whose time has come (deliver or withdraw, by intent), unknown outcomes on
+        channels that can settle them, and remote jobs on channels that can poll."""
+
+    @abc.abstractmethod
+    def claim_many(
+        self, rows: Sequence[DeliveryRow], owner: str, now: datetime, lease_until: datetime
+    ) -> list[DeliveryRow]:
+        """Move rows from :meth:`due` to ``in-flight`` under a lease (event
+        ``claimed``), each only if it is still in the state and intent it was listed
+        with. Returns the rows this owner got, as claimed."""
+
     def claim(
-        self,
-        item_id: str,
-        channel: str,
-        owner: str,
-        now: datetime,
-        lease_until: datetime,
-        states: Sequence[str] = QUEUED_STATES,
+        self, row: DeliveryRow, owner: str, now: datetime, lease_until: datetime
     ) -> DeliveryRow | None:
-        """Move one delivery to ``in-flight`` under a lease, if it is still in one of
-        ``states`` and due. None means another worker has it or it is not due."""
+        """Claim one row; None means another worker has it or it changed."""
+        got = self.claim_many([row], owner, now, lease_until)
+        return got[0] if got else None
 
     @abc.abstractmethod
     def save_checkpoint(self, item_id: str, channel: str, owner: str, data: dict) -> None: ...
 
     @abc.abstractmethod
+    def finish_many(self, entries: Sequence[FinishEntry]) -> list[State | None]:
+        """End attempts. Each returns the row's state after the step and its follow-on
+        moves, or None if the lease was lost (the attempt is logged anyway)."""
+
     def finish(
-        self, item_id: str, channel: str, owner: str, edition: int, finish: Finish, now: datetime
-    ) -> bool:
-        """End an attempt; False if the lease was lost (the attempt is logged anyway)."""
+        self, item_id: str, channel: str, owner: str, edition: int, step: Step, now: datetime
+    ) -> State | None:
+        return self.finish_many([(item_id, channel, owner, edition, step, now)])[0]
 
-    def claim_many(
-        self,
-        pairs: Sequence[tuple[str, str]],
-        owner: str,
-        now: datetime,
-        lease_until: datetime,
-    ) -> list[DeliveryRow]:
-        """Claim several queued deliveries at once; returns the ones this owner got.
-        Core uses it only for channels whose guarantee makes a resend safe, since a
-        crash leaves every claimed row ``unknown``. Backends may do it in one
-        transaction; this default claims one by one."""
-        rows = (self.claim(i, c, owner, now, lease_until) for i, c in pairs)
-        return [row for row in rows if row is not None]
-
-    def finish_many(
-        self, entries: Sequence[tuple[str, str, str, int, Finish, datetime]]
-    ) -> list[bool]:
-        """End several attempts ``(item_id, channel, owner, edition, finish, now)``."""
-        return [self.finish(i, c, o, e, f, n) for i, c, o, e, f, n in entries]
-
+    @abc.abstractmethod
     def release(self, pairs: Sequence[tuple[str, str]], owner: str, now: datetime) -> None:
-        """Give back claimed deliveries that were never attempted (a paused channel)."""
-        for item_id, channel in pairs:
-            self.settle(
-                item_id,
-                channel,
-                ("in-flight",),
-                Finish(state="pending", action="release", outcome="not attempted"),
-                now,
-            )
+        """Give back claims that were never attempted (event ``released``): each row
+        returns to the state it was claimed from, with its try uncounted."""
 
     @abc.abstractmethod
     def expire_leases(self, now: datetime, owner_alive: Callable[[str], bool]) -> list[DeliveryRow]:
-        """Turn in-flight rows whose lease ran out (or whose owner is gone) into
-        ``unknown``, never ``pending``."""
+        """Settle in-flight rows whose lease ran out or whose owner is gone (event
+        ``lease-expired``): an interrupted send becomes ``unknown``, never
+        ``pending``; an interrupted lookup or take-down is simply queued again."""
 
     @abc.abstractmethod
-    def settle(
-        self,
-        item_id: str,
-        channel: str,
-        expect: Sequence[str],
-        finish: Finish,
-        now: datetime,
+    def requeue(
+        self, item_id: str, channel: str, states: Sequence[str], now: datetime, note: str
     ) -> bool:
-        """Move a delivery not under lease (unknown, publishing, failed …) to a new
-        state, if it is still in one of ``expect``."""
+        """Queue a ``failed`` or ``unknown`` delivery again (event ``requeued``), if it
+        is still in one of ``states``."""
 
     @abc.abstractmethod
-    def requeue_stale(self, now: datetime) -> int:
-        """Queue deliveries that settled on an edition older than the item's latest."""
+    def request_withdraw(self, item_id: str, reason: str, now: datetime) -> list[DeliveryRow]:
+        """Withdraw an item: close its id for good, cancel every delivery that never
+        reached a remote, and queue a take-down for every other (rows in flight learn
+        it when they finish). Returns the rows as they are afterwards."""
 
-    # reading
+    # --- reading ------------------------------------------------------------------------
+
     @abc.abstractmethod
     def rows(
         self,
@@ -202,14 +222,21 @@ class Ledger(abc.ABC):
     ) -> list[DeliveryRow]:
         """Delivery rows, optionally of one item, of several items, or in some states."""
 
-    @abc.abstractmethod
-    def attempts(self, item_id: str, channel: str | None = None) -> list[dict[str, Any]]: ...
+    def row(self, item_id: str, channel: str) -> DeliveryRow | None:
+        """One delivery row, or None."""
+        found = [r for r in self.rows(item_id=item_id) if r.channel == channel]
+        return found[0] if found else None
 
     @abc.abstractmethod
-    def withdrawn_at(self, item_id: str) -> datetime | None: ...
+    def counts(self, states: Iterable[str]) -> dict[str, int]:
+        """How many deliveries are in each of ``states`` (for the end-of-run report)."""
 
     @abc.abstractmethod
-    def mark_withdrawn(self, item_id: str, reason: str, now: datetime) -> None: ...
+    def attempts(self, item_id: str, channel: str | None = None) -> list[AttemptRecord]: ...
+
+    @abc.abstractmethod
+    def withdrawal(self, item_id: str) -> tuple[datetime, str] | None:
+        """(when, reason) if the item was withdrawn."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -4,6 +4,10 @@ Writers use ``BEGIN IMMEDIATE``, which takes SQLite's single write lock at the s
 the transaction: of two ``gongkai publish`` processes claiming the same delivery, one
 waits and then sees the row already in flight. One connection serves all threads of
 a process behind a lock; SQLite serialises writers anyway.
+
+Every change to a delivery row goes through :meth:`SQLiteLedger._move`, which checks it
+against the state machine's table (:mod:`gongkai.ledger.states`), and every entry of
+the attempt log through :meth:`SQLiteLedger._log`.
 """
 
 from __future__ import annotations
@@ -13,19 +17,33 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import GongkaiError, UnknownItem
+from ..log import scrub, scrub_data
 from .base import (
-    QUEUED_STATES,
+    AttemptRecord,
+    Capabilities,
     DeliveryRow,
-    Finish,
     IngestRecord,
     IngestResult,
     Ledger,
+    Step,
+)
+from .states import (
+    DONE,
+    QUEUED,
+    Action,
+    Event,
+    IllegalTransition,
+    Intent,
+    State,
+    check,
+    follow_on,
+    target,
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -109,20 +127,54 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER attempts_no_delete BEFORE DELETE ON attempts
         BEGIN SELECT RAISE(ABORT, 'the attempt log is append-only'); END;
     """,
+    # 2: the state machine: each row's intent and in-flight action, the state a claim
+    # came from, each edition's embargo; the attempt log written by one code path.
+    """
+    ALTER TABLE deliveries ADD COLUMN intent TEXT NOT NULL DEFAULT 'deliver';
+    ALTER TABLE deliveries ADD COLUMN action TEXT NOT NULL DEFAULT 'deliver';
+    ALTER TABLE deliveries ADD COLUMN claimed_from TEXT;
+    ALTER TABLE items ADD COLUMN not_before TEXT;
+    UPDATE deliveries SET intent = 'withdraw' WHERE item_id IN
+        (SELECT item_id FROM item_state WHERE withdrawn_at IS NOT NULL);
+    DROP TRIGGER deliveries_log_attempt;
+    ALTER TABLE deliveries DROP COLUMN last_action;
+    ALTER TABLE deliveries DROP COLUMN last_outcome;
+    ALTER TABLE deliveries DROP COLUMN last_http_status;
+    ALTER TABLE deliveries DROP COLUMN last_started_at;
+    ALTER TABLE deliveries DROP COLUMN last_duration_ms;
+    ALTER TABLE deliveries DROP COLUMN log_seq;
+    """,
 )
+
 
 _ROW_COLUMNS = (
     "d.item_id, d.channel, d.state, d.edition, d.content_hash, d.delivered_edition, d.receipt, "
     "d.checkpoint, d.attempts, d.next_attempt_at, d.lease_owner, d.last_error, d.updated_at, "
     "(SELECT title FROM items i WHERE i.item_id = d.item_id AND i.edition = d.edition), "
-    "(SELECT due_on FROM items i WHERE i.item_id = d.item_id AND i.edition = d.edition)"
+    "(SELECT due_on FROM items i WHERE i.item_id = d.item_id AND i.edition = d.edition), "
+    "d.intent, d.action, "
+    "(SELECT latest_edition FROM item_state s WHERE s.item_id = d.item_id)"
 )
-
-
 _RETURNING = (
-    "item_id, channel, 'claimed', edition, content_hash, delivered_edition, receipt, "
-    "checkpoint, attempts, next_attempt_at, lease_owner, last_error, updated_at, NULL, NULL"
+    "item_id, channel, 'in-flight', edition, content_hash, delivered_edition, receipt, "
+    "checkpoint, attempts, next_attempt_at, lease_owner, last_error, updated_at, NULL, NULL, "
+    "intent, action, NULL"
 )
+#: What the state machine needs to know about a row to move it.
+_FACTS = (
+    "SELECT d.state, d.edition, d.intent, d.action, d.delivered_edition, d.claimed_from, "
+    "d.lease_owner, COALESCE(s.latest_edition, d.edition), d.attempts FROM deliveries d "
+    "LEFT JOIN item_state s ON s.item_id = d.item_id WHERE d.item_id = ? AND d.channel = ?"
+)
+#: States a claim may start from, per action (the table allows these; see states.py).
+_CLAIMABLE = {
+    Action.DELIVER: (State.PENDING, State.RETRY_WAIT, State.UNKNOWN),
+    Action.WITHDRAW: (State.PENDING, State.RETRY_WAIT),
+    Action.RECONCILE: (State.UNKNOWN,),
+    Action.POLL: (State.PUBLISHING,),
+}
+#: Only sending counts as a try of the retry schedule; looking something up does not.
+_COUNTED = frozenset({Action.DELIVER, Action.WITHDRAW})
 
 
 def ts(value: datetime | None) -> str | None:
@@ -135,24 +187,6 @@ def ts(value: datetime | None) -> str | None:
 
 def parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _claim_sql(states: Sequence[str], owner: str, now: datetime, lease_until: datetime):
-    """The conditional UPDATE that claims one delivery; item id and channel come last."""
-    marks = ",".join("?" for _ in states)
-    sql = (
-        "UPDATE deliveries SET state = 'in-flight', lease_owner = ?, lease_until = ?, "
-        f"attempts = attempts + 1, updated_at = ? WHERE state IN ({marks}) "
-        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND item_id = ? AND channel = ? "
-        f"RETURNING {_RETURNING}"
-    )
-    return sql, (owner, ts(lease_until), ts(now), *states, ts(now))
-
-
-def _claimed(values: Sequence[Any]) -> DeliveryRow:
-    # Report the row as it was claimed: attempts before this one.
-    row = _row(values)
-    return replace(row, attempts=row.attempts - 1)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -183,7 +217,31 @@ def _row(values: Sequence[Any]) -> DeliveryRow:
         updated_at=parse_ts(values[12]),
         title=values[13] or "",
         due_on=date.fromisoformat(values[14]) if values[14] else None,
+        intent=values[15],
+        action=values[16],
+        latest_edition=values[17],
     )
+
+
+def _json(value: Any) -> str | None:
+    # Receipts and errors are stored and printed: a secret that slipped into one (a
+    # URL built from a key) is redacted before it is ever written.
+    if value is None:
+        return None
+    return json.dumps(scrub_data(value), ensure_ascii=False)
+
+
+@dataclass
+class _Facts:
+    state: str
+    edition: int
+    intent: str
+    action: str
+    delivered_edition: int | None
+    claimed_from: str | None
+    lease_owner: str | None
+    latest: int
+    attempts: int
 
 
 class SQLiteLedger(Ledger):
@@ -238,6 +296,104 @@ class SQLiteLedger(Ledger):
         with self._lock:
             self._db.close()
 
+    # --- the state machine: every write to a delivery row goes through _move ------------
+
+    def _facts(self, db: sqlite3.Connection, item_id: str, channel: str) -> _Facts | None:
+        found = db.execute(_FACTS, (item_id, channel)).fetchone()
+        return _Facts(*found) if found else None
+
+    def _move(
+        self,
+        db: sqlite3.Connection,
+        item_id: str,
+        channel: str,
+        facts: _Facts,
+        event: Event,
+        after: State,
+        now: datetime,
+        *,
+        sets: dict[str, Any] | None = None,
+        log: Step | None = None,
+    ) -> _Facts:
+        """Check ``facts.state --event--> after`` against the table, write it with the
+        extra column values ``sets``, log it (``log`` describes the attempt; None logs
+        a plain transition), then make the follow-on moves the table implies."""
+        check(item_id, channel, facts.state, event, after)
+        columns = {"state": str(after), "updated_at": ts(now), **(sets or {})}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        db.execute(
+            f"UPDATE deliveries SET {assignments} WHERE item_id = ? AND channel = ?",
+            (*columns.values(), item_id, channel),
+        )
+        if log is not None:
+            self._log(db, item_id, channel, facts.edition, log, str(after), now)
+        elif event not in (Event.CLAIMED, Event.RELEASED, Event.PLANNED):
+            self._log(db, item_id, channel, facts.edition, Step(event, action=event), after, now)
+        moved = self._facts(db, item_id, channel)
+        assert moved is not None
+        return self._follow_on(db, item_id, channel, moved, now)
+
+    def _follow_on(
+        self, db: sqlite3.Connection, item_id: str, channel: str, facts: _Facts, now: datetime
+    ) -> _Facts:
+        event = follow_on(
+            facts.state,
+            intent=facts.intent,
+            action=facts.action,
+            edition=facts.edition,
+            latest_edition=facts.latest,
+            delivered_edition=facts.delivered_edition,
+        )
+        if event is None:
+            return facts
+        sets: dict[str, Any] = {"next_attempt_at": None, "attempts": 0, "last_error": None}
+        if event is Event.SUPERSEDED:
+            digest, not_before = db.execute(
+                "SELECT content_hash, not_before FROM items WHERE item_id = ? AND edition = ?",
+                (item_id, facts.latest),
+            ).fetchone()
+            sets.update(
+                edition=facts.latest,
+                content_hash=digest,
+                next_attempt_at=not_before,
+                checkpoint=None,
+                action=str(Action.DELIVER),
+            )
+        elif event is Event.WITHDRAW_REQUESTED:
+            sets["action"] = str(Action.WITHDRAW)
+        return self._move(db, item_id, channel, facts, event, target(event), now, sets=sets)
+
+    def _log(
+        self,
+        db: sqlite3.Connection,
+        item_id: str,
+        channel: str,
+        edition: int,
+        step: Step,
+        outcome: str,
+        now: datetime,
+    ) -> None:
+        """The one place that appends to the attempt log."""
+        duration = None
+        if step.started_at is not None:
+            duration = int((now - step.started_at).total_seconds() * 1000)
+        db.execute(
+            "INSERT INTO attempts (item_id, channel, edition, action, started_at, finished_at, "
+            "outcome, http_status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item_id,
+                channel,
+                edition,
+                str(step.action),
+                ts(step.started_at),
+                ts(now),
+                scrub(step.note or outcome),
+                step.http_status,
+                scrub(step.error) if step.error else None,
+                duration,
+            ),
+        )
+
     # --- items and editions --------------------------------------------------------------
 
     def index_numbers(
@@ -273,6 +429,7 @@ class SQLiteLedger(Ledger):
                     "ON CONFLICT (prefix) DO UPDATE SET last = last + 1 RETURNING last",
                     (prefix,),
                 ).fetchall()[0]
+                # Five digits at least; the 100,000th number of a year simply has six.
                 number = f"{prefix}-{serial:05d}"
                 db.execute(
                     "INSERT INTO item_state (item_id, index_number) VALUES (?, ?) "
@@ -283,13 +440,10 @@ class SQLiteLedger(Ledger):
         return found
 
     def ingest(self, records: Sequence[IngestRecord], now: datetime) -> list[IngestResult]:
-        results = []
         with self._write() as db:
-            for record in records:
-                results.append(self._ingest_one(db, record, ts(now)))
-        return results
+            return [self._ingest_one(db, record, now) for record in records]
 
-    def _ingest_one(self, db: sqlite3.Connection, rec: IngestRecord, now: str) -> IngestResult:
+    def _ingest_one(self, db: sqlite3.Connection, rec: IngestRecord, now: datetime) -> IngestResult:
         state = db.execute(
             "SELECT latest_edition, withdrawn_at FROM item_state WHERE item_id = ?",
             (rec.item_id,),
@@ -297,6 +451,7 @@ class SQLiteLedger(Ledger):
         latest = state[0] if state else 0
         if state and state[1]:
             return IngestResult(rec.item_id, "withdrawn", latest, latest)
+        not_before = ts(rec.not_before)
         known = db.execute(
             "SELECT edition FROM items WHERE item_id = ? AND content_hash = ?",
             (rec.item_id, rec.content_hash),
@@ -306,11 +461,16 @@ class SQLiteLedger(Ledger):
             if edition < latest:
                 return IngestResult(rec.item_id, "stale", edition, latest)
             status = "unchanged"
+            # The schedule is not content: a new publish_at moves the same edition.
+            db.execute(
+                "UPDATE items SET not_before = ? WHERE item_id = ? AND edition = ?",
+                (not_before, rec.item_id, edition),
+            )
         else:
             edition = latest + 1
             db.execute(
                 "INSERT INTO items (item_id, edition, content_hash, catalog, title, payload, "
-                "due_on, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "due_on, created_at, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     rec.item_id,
                     edition,
@@ -319,7 +479,8 @@ class SQLiteLedger(Ledger):
                     rec.title,
                     json.dumps(rec.payload, ensure_ascii=False, sort_keys=True),
                     rec.due_on.isoformat() if rec.due_on else None,
-                    now,
+                    ts(now),
+                    not_before,
                 ),
             )
             db.execute(
@@ -329,52 +490,34 @@ class SQLiteLedger(Ledger):
             )
             status = "new" if edition == 1 else "changed"
         result = IngestResult(rec.item_id, status, edition, edition)
-        not_before = ts(rec.not_before)
         for channel in rec.channels:
             result.plans[channel] = self._plan(db, rec, channel, edition, not_before, now)
         return result
 
     def _plan(self, db, rec: IngestRecord, channel: str, edition: int, not_before, now) -> str:
-        row = db.execute(
-            "SELECT state, edition FROM deliveries WHERE item_id = ? AND channel = ?",
-            (rec.item_id, channel),
-        ).fetchone()
-        if row is None:
+        facts = self._facts(db, rec.item_id, channel)
+        if facts is None:
+            check(rec.item_id, channel, None, Event.PLANNED, State.PENDING)
             db.execute(
                 "INSERT INTO deliveries (item_id, channel, state, edition, content_hash, "
                 "next_attempt_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)",
-                (rec.item_id, channel, edition, rec.content_hash, not_before, now),
+                (rec.item_id, channel, edition, rec.content_hash, not_before, ts(now)),
             )
             return "queued"
-        state, row_edition = row
-        if row_edition == edition:
-            if state == "pending":
-                # The schedule is not content: a new publish_at moves the same edition.
+        if facts.edition >= edition:
+            if facts.state == State.PENDING:
                 db.execute(
-                    "UPDATE deliveries SET next_attempt_at = ? WHERE item_id = ? AND channel = ?"
-                    " AND state = 'pending'",
+                    "UPDATE deliveries SET next_attempt_at = ? WHERE item_id = ? AND channel = ?",
                     (not_before, rec.item_id, channel),
                 )
             return "unchanged"
-        if row_edition > edition:
-            return "unchanged"
-        if state in ("pending", "retry-wait", "failed"):
-            action = "superseded"
-        elif state in ("delivered", "awaiting-confirmation"):
-            action = "update"
-        else:
-            # in-flight, publishing or unknown: let that settle first; requeue_stale
-            # queues the newer edition once it has.
+        was = facts.state
+        moved = self._follow_on(db, rec.item_id, channel, facts, now)
+        if moved.edition < edition:
+            # In flight, unknown or publishing: its fate settles first, and the state
+            # machine then supersedes it (follow-on) when it leaves that state.
             return "waiting"
-        db.execute(
-            "UPDATE deliveries SET state = 'pending', edition = ?, content_hash = ?, "
-            "attempts = 0, next_attempt_at = ?, checkpoint = NULL, last_error = NULL, "
-            "updated_at = ? WHERE item_id = ? AND channel = ? AND edition < ?",
-            (edition, rec.content_hash, not_before, now, rec.item_id, channel, edition),
-        )
-        if action == "superseded":
-            self._log(db, rec.item_id, channel, row_edition, "supersede", None, now, "superseded")
-        return action
+        return "update" if was in DONE else "superseded"
 
     def edition(self, item_id: str, edition: int | None = None):
         with self._lock:
@@ -398,78 +541,143 @@ class SQLiteLedger(Ledger):
 
     # --- work ------------------------------------------------------------------------------
 
-    def due(self, now: datetime, channels: Iterable[str]) -> list[DeliveryRow]:
-        names = list(channels)
-        if not names:
+    def due(self, now: datetime, can: Capabilities, item_ids=None) -> list[DeliveryRow]:
+        if not can.deliver:
             return []
-        marks = ",".join("?" for _ in names)
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_ROW_COLUMNS} FROM deliveries d "
-                f"WHERE d.state IN ('pending', 'retry-wait') AND d.channel IN ({marks}) "
-                "AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?) "
-                "ORDER BY d.next_attempt_at IS NOT NULL, d.next_attempt_at, d.item_id, d.channel",
-                (*names, ts(now)),
-            ).fetchall()
-        return [_row(r) for r in rows]
-
-    def claim(self, item_id, channel, owner, now, lease_until, states=QUEUED_STATES):
-        # One UPDATE … RETURNING is its own transaction: the check and the move to
-        # in-flight happen under one write lock, with a quarter of the round trips.
-        sql, args = _claim_sql(states, owner, now, lease_until)
-        with self._lock:
-            # fetchall runs the statement to completion, which ends its transaction.
-            found = self._db.execute(sql, (*args, item_id, channel)).fetchall()
-        return _claimed(found[0]) if found else None
-
-    def claim_many(self, pairs, owner, now, lease_until) -> list[DeliveryRow]:
-        sql, args = _claim_sql(QUEUED_STATES, owner, now, lease_until)
+        settle = sorted(can.reconcile | can.resend)
+        poll = sorted(can.poll)
+        names = sorted(can.deliver)
+        where = (
+            f"d.channel IN ({_marks(names)}) AND ("
+            "(d.state IN ('pending', 'retry-wait') AND "
+            "(d.next_attempt_at IS NULL OR d.next_attempt_at <= ?))"
+            " OR (d.state = 'unknown' AND d.intent = 'deliver' AND "
+            f"d.channel IN ({_marks(settle)}))"
+            f" OR (d.state = 'publishing' AND d.channel IN ({_marks(poll)})))"
+        )
+        args: list[Any] = [*names, ts(now), *settle, *poll]
         found: list[DeliveryRow] = []
-        with self._write() as db:
-            for item_id, channel in pairs:
-                rows = db.execute(sql, (*args, item_id, channel)).fetchall()
-                if rows:
-                    found.append(_claimed(rows[0]))
-        return found
+        chunks = [None] if item_ids is None else _chunked(list(item_ids))
+        for chunk in chunks:
+            clause, extra = (
+                ("", [])
+                if chunk is None
+                else (
+                    f" AND d.item_id IN ({_marks(chunk)})",
+                    chunk,
+                )
+            )
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT {_ROW_COLUMNS} FROM deliveries d WHERE {where}{clause} "
+                    "ORDER BY d.next_attempt_at IS NOT NULL, d.next_attempt_at, d.item_id, "
+                    "d.channel",
+                    (*args, *extra),
+                ).fetchall()
+            found.extend(_row(r) for r in rows)
+        return [replace(row, action=_next_action(row, can)) for row in found]
 
-    def finish_many(self, entries) -> list[bool]:
-        results = []
-        statements = [
-            (self._apply_sql(entry[4], entry[5], "lease_owner = ? AND edition = ?"), entry)
-            for entry in entries
-        ]
+    def claim_many(self, rows, owner, now, lease_until) -> list[DeliveryRow]:
+        claimed: list[DeliveryRow] = []
         with self._write() as db:
-            for (sql, params), (item_id, channel, owner, edition, finish, now) in statements:
-                changed = db.execute(sql, (*params, item_id, channel, owner, edition)).rowcount
-                if not changed:
+            for row in rows:
+                action = Action(row.action)
+                if row.state not in _CLAIMABLE[action]:
+                    raise IllegalTransition(
+                        row.item_id, row.channel, row.state, Event.CLAIMED, State.IN_FLIGHT
+                    )
+                check(row.item_id, row.channel, row.state, Event.CLAIMED, State.IN_FLIGHT)
+                intent = Intent.WITHDRAW if action is Action.WITHDRAW else Intent.DELIVER
+                due = ""
+                args: list[Any] = []
+                if row.state in QUEUED:
+                    due = " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+                    args.append(ts(now))
+                got = db.execute(
+                    "UPDATE deliveries SET state = 'in-flight', lease_owner = ?, lease_until = ?, "
+                    "claimed_from = state, action = ?, attempts = attempts + ?, updated_at = ? "
+                    "WHERE item_id = ? AND channel = ? AND state = ? AND intent = ?"
+                    f"{due} RETURNING {_RETURNING}",
+                    (
+                        owner,
+                        ts(lease_until),
+                        str(action),
+                        1 if action in _COUNTED else 0,
+                        ts(now),
+                        row.item_id,
+                        row.channel,
+                        row.state,
+                        str(intent),
+                        *args,
+                    ),
+                ).fetchall()
+                if got:
+                    # Report the row as it was claimed: tries before this one.
+                    claimed_row = _row(got[0])
+                    if action in _COUNTED:
+                        claimed_row = replace(claimed_row, attempts=claimed_row.attempts - 1)
+                    claimed.append(claimed_row)
+        return claimed
+
+    def finish_many(self, entries) -> list[State | None]:
+        results: list[State | None] = []
+        with self._write() as db:
+            for item_id, channel, owner, edition, step, now in entries:
+                facts = self._facts(db, item_id, channel)
+                if (
+                    facts is None
+                    or facts.state != State.IN_FLIGHT
+                    or facts.lease_owner != owner
+                    or facts.edition != edition
+                ):
                     # The lease was lost (the delivery was presumed dead meanwhile): the
                     # row belongs to someone else now, but what happened is still logged.
-                    self._log(
-                        db,
-                        item_id,
-                        channel,
-                        edition,
-                        finish.action,
-                        finish.started_at,
-                        ts(now),
-                        finish.outcome or finish.state,
-                        finish.http_status,
-                        finish.error,
-                    )
-                results.append(changed == 1)
+                    self._log(db, item_id, channel, edition, step, str(step.event), now)
+                    results.append(None)
+                    continue
+                receipt_status = (step.receipt or {}).get("status")
+                after = target(step.event, action=facts.action, receipt_status=receipt_status)
+                sets: dict[str, Any] = {
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "claimed_from": None,
+                    "last_error": scrub(step.error) if step.error else None,
+                    "next_attempt_at": ts(step.next_attempt_at),
+                }
+                if step.receipt is not None:
+                    sets["receipt"] = _json(step.receipt)
+                if after in DONE:
+                    sets.update(delivered_edition=edition, checkpoint=None)
+                if after == State.PENDING:
+                    sets["attempts"] = 0
+                moved = self._move(
+                    db, item_id, channel, facts, step.event, after, now, sets=sets, log=step
+                )
+                results.append(State(moved.state))
         return results
 
     def release(self, pairs, owner, now) -> None:
         # Undo the claim exactly: nothing was sent, so nothing is logged.
         with self._write() as db:
             for item_id, channel in pairs:
-                db.execute(
-                    "UPDATE deliveries SET attempts = attempts - 1, lease_owner = NULL, "
-                    "lease_until = NULL, updated_at = ?, "
-                    "state = CASE WHEN attempts > 1 THEN 'retry-wait' ELSE 'pending' END "
-                    "WHERE item_id = ? AND channel = ? AND state = 'in-flight' "
-                    "AND lease_owner = ?",
-                    (ts(now), item_id, channel, owner),
+                facts = self._facts(db, item_id, channel)
+                if facts is None or facts.state != State.IN_FLIGHT or facts.lease_owner != owner:
+                    continue
+                counted = 1 if facts.action in _COUNTED else 0
+                self._move(
+                    db,
+                    item_id,
+                    channel,
+                    facts,
+                    Event.RELEASED,
+                    target(Event.RELEASED, claimed_from=facts.claimed_from),
+                    now,
+                    sets={
+                        "lease_owner": None,
+                        "lease_until": None,
+                        "claimed_from": None,
+                        "attempts": facts.attempts - counted,
+                    },
                 )
 
     def save_checkpoint(self, item_id, channel, owner, data) -> None:
@@ -480,78 +688,13 @@ class SQLiteLedger(Ledger):
                 (json.dumps(data, ensure_ascii=False), item_id, channel, owner),
             )
 
-    def finish(self, item_id, channel, owner, edition, finish: Finish, now) -> bool:
-        return self.finish_many([(item_id, channel, owner, edition, finish, now)])[0]
-
-    def _apply_sql(self, finish: Finish, now: datetime, where: str) -> tuple[str, tuple]:
-        """The one UPDATE that ends an attempt (the trigger logs it). Parameters are
-        built here, outside the lock."""
-        delivered = finish.state in ("delivered", "publishing", "awaiting-confirmation")
-        duration = None
-        if finish.started_at is not None:
-            duration = int((now - finish.started_at).total_seconds() * 1000)
-        sql = (
-            "UPDATE deliveries SET state = ?, lease_owner = NULL, lease_until = NULL, "
-            "receipt = COALESCE(?, receipt), last_error = ?, next_attempt_at = ?, "
-            "delivered_edition = CASE WHEN ? THEN edition ELSE delivered_edition END, "
-            "checkpoint = CASE WHEN ? THEN NULL ELSE checkpoint END, "
-            "attempts = CASE WHEN ? = 'pending' THEN 0 ELSE attempts END, "
-            "last_action = ?, last_outcome = ?, last_http_status = ?, last_started_at = ?, "
-            "last_duration_ms = ?, log_seq = log_seq + 1, "
-            f"updated_at = ? WHERE item_id = ? AND channel = ? AND {where}"
-        )
-        params = (
-            finish.state,
-            json.dumps(finish.receipt, ensure_ascii=False) if finish.receipt else None,
-            finish.error,
-            ts(finish.next_attempt_at),
-            delivered,
-            delivered,
-            finish.state,
-            finish.action,
-            finish.outcome or finish.state,
-            finish.http_status,
-            ts(finish.started_at),
-            duration,
-            ts(now),
-        )
-        return sql, params
-
-    def _log(
-        self,
-        db,
-        item_id,
-        channel,
-        edition,
-        action,
-        started,
-        finished,
-        outcome,
-        status=None,
-        error=None,
-    ) -> None:
-        duration = None
-        if started is not None:
-            duration = int((parse_ts(finished) - started).total_seconds() * 1000)
-            started = ts(started)
-        db.execute(
-            "INSERT INTO attempts (item_id, channel, edition, action, started_at, finished_at, "
-            "outcome, http_status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                item_id,
-                channel,
-                edition,
-                action,
-                started,
-                finished,
-                outcome,
-                status,
-                error,
-                duration,
-            ),
-        )
-
     def expire_leases(self, now: datetime, owner_alive: Callable[[str], bool]):
+        with self._lock:
+            # Cheap read first: most runs find nothing in flight and take no write lock.
+            if not self._db.execute(
+                "SELECT 1 FROM deliveries WHERE state = 'in-flight' LIMIT 1"
+            ).fetchone():
+                return []
         expired = []
         with self._write() as db:
             rows = db.execute(
@@ -564,70 +707,110 @@ class SQLiteLedger(Ledger):
                 if lease_until and lease_until > now and owner_alive(row.lease_owner or ""):
                     continue
                 why = "lease expired" if lease_until and lease_until <= now else "process gone"
-                db.execute(
-                    "UPDATE deliveries SET state = 'unknown', lease_owner = NULL, "
-                    "lease_until = NULL, last_error = ?, updated_at = ? "
-                    "WHERE item_id = ? AND channel = ? AND state = 'in-flight'",
-                    (f"outcome unknown: {why} during delivery", ts(now), row.item_id, row.channel),
-                )
-                self._log(
+                facts = self._facts(db, row.item_id, row.channel)
+                assert facts is not None
+                after = target(Event.LEASE_EXPIRED, action=facts.action)
+                self._move(
                     db,
                     row.item_id,
                     row.channel,
-                    row.edition,
-                    "deliver",
-                    row.updated_at,
-                    ts(now),
-                    "unknown",
-                    None,
-                    f"{why} (owner {row.lease_owner})",
+                    facts,
+                    Event.LEASE_EXPIRED,
+                    after,
+                    now,
+                    sets={
+                        "lease_owner": None,
+                        "lease_until": None,
+                        "claimed_from": None,
+                        "last_error": f"{facts.action} interrupted: {why}",
+                    },
+                    log=Step(
+                        Event.LEASE_EXPIRED,
+                        action=facts.action,
+                        started_at=row.updated_at,
+                        error=f"{why} (owner {row.lease_owner})",
+                    ),
                 )
                 expired.append(row)
         return expired
 
-    def settle(self, item_id, channel, expect, finish: Finish, now) -> bool:
-        marks = ",".join("?" for _ in expect)
-        sql, params = self._apply_sql(finish, now, f"state IN ({marks})")
-        with self._lock:
-            return self._db.execute(sql, (*params, item_id, channel, *expect)).rowcount == 1
-
-    def requeue_stale(self, now: datetime) -> int:
+    def requeue(self, item_id, channel, states, now, note) -> bool:
         with self._write() as db:
-            cursor = db.execute(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = NULL, "
-                "checkpoint = NULL, last_error = NULL, updated_at = ?, "
-                "edition = (SELECT latest_edition FROM item_state s "
-                "           WHERE s.item_id = deliveries.item_id), "
-                "content_hash = (SELECT content_hash FROM items i JOIN item_state s "
-                "   ON i.item_id = s.item_id AND i.edition = s.latest_edition "
-                "   WHERE i.item_id = deliveries.item_id) "
-                "WHERE state IN ('delivered', 'awaiting-confirmation') AND edition < "
-                "(SELECT latest_edition FROM item_state s WHERE s.item_id = deliveries.item_id "
-                " AND s.withdrawn_at IS NULL)",
-                (ts(now),),
+            facts = self._facts(db, item_id, channel)
+            if facts is None or facts.state not in states:
+                return False
+            self._move(
+                db,
+                item_id,
+                channel,
+                facts,
+                Event.REQUEUED,
+                target(Event.REQUEUED),
+                now,
+                sets={"attempts": 0, "next_attempt_at": None, "last_error": None},
+                log=Step(Event.REQUEUED, action=Event.REQUEUED, note=note),
             )
-            return cursor.rowcount
+            return True
+
+    def request_withdraw(self, item_id, reason, now) -> list[DeliveryRow]:
+        with self._write() as db:
+            known = db.execute(
+                "SELECT withdrawn_at FROM item_state WHERE item_id = ?", (item_id,)
+            ).fetchone()
+            if known is None:
+                raise UnknownItem(f"the ledger has no item '{item_id}'")
+            if known[0] is None:
+                db.execute(
+                    "UPDATE item_state SET withdrawn_at = ?, withdraw_reason = ? WHERE item_id = ?",
+                    (ts(now), reason, item_id),
+                )
+            channels = [
+                c
+                for (c,) in db.execute(
+                    "SELECT channel FROM deliveries WHERE item_id = ? AND intent = 'deliver'",
+                    (item_id,),
+                )
+            ]
+            for channel in channels:
+                db.execute(
+                    "UPDATE deliveries SET intent = 'withdraw' WHERE item_id = ? AND channel = ?",
+                    (item_id, channel),
+                )
+                facts = self._facts(db, item_id, channel)
+                assert facts is not None
+                if facts.state == State.IN_FLIGHT:
+                    # Its owner learns the new intent when the attempt finishes.
+                    check(item_id, channel, facts.state, Event.WITHDRAW_REQUESTED, State.IN_FLIGHT)
+                    step = Step(Event.WITHDRAW_REQUESTED, action=Event.WITHDRAW_REQUESTED)
+                    self._log(db, item_id, channel, facts.edition, step, State.IN_FLIGHT, now)
+                else:
+                    self._follow_on(db, item_id, channel, facts, now)
+        return self.rows(item_id=item_id)
 
     # --- reading -----------------------------------------------------------------------
 
     def rows(self, item_id=None, states=None, item_ids=None) -> list[DeliveryRow]:
         if item_ids is not None:
-            # SQLite caps the number of parameters; ask in chunks.
-            ids = list(item_ids)
             return [
-                row
-                for start in range(0, len(ids), 500)
-                for row in self._select_rows(states, ids[start : start + 500])
+                row for chunk in _chunked(list(item_ids)) for row in self._select(states, chunk)
             ]
-        return self._select_rows(states, None if item_id is None else [item_id])
+        return self._select(states, None if item_id is None else [item_id])
 
-    def _select_rows(self, states, ids) -> list[DeliveryRow]:
+    def row(self, item_id: str, channel: str) -> DeliveryRow | None:
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT {_ROW_COLUMNS} FROM deliveries d WHERE d.item_id = ? AND d.channel = ?",
+                (item_id, channel),
+            ).fetchone()
+        return _row(found) if found else None
+
+    def _select(self, states, ids) -> list[DeliveryRow]:
         clauses, args = [], []
         if ids is not None:
-            clauses.append(f"d.item_id IN ({','.join('?' for _ in ids)})")
+            clauses.append(f"d.item_id IN ({_marks(ids)})")
             args.extend(ids)
         if states:
-            clauses.append(f"d.state IN ({','.join('?' for _ in states)})")
+            clauses.append(f"d.state IN ({_marks(states)})")
             args.extend(states)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
@@ -637,27 +820,67 @@ class SQLiteLedger(Ledger):
             ).fetchall()
         return [_row(r) for r in found]
 
-    def attempts(self, item_id, channel=None) -> list[dict[str, Any]]:
-        query = "SELECT * FROM attempts WHERE item_id = ?"
+    def counts(self, states: Iterable[str]) -> dict[str, int]:
+        wanted = [str(s) for s in states]
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT state, count(*) FROM deliveries WHERE state IN ({_marks(wanted)}) "
+                "GROUP BY state",
+                wanted,
+            ).fetchall()
+        return dict(found)
+
+    def attempts(self, item_id, channel=None) -> list[AttemptRecord]:
+        query = (
+            "SELECT item_id, channel, edition, action, started_at, finished_at, outcome, "
+            "http_status, error, duration_ms FROM attempts WHERE item_id = ?"
+        )
         args: list[Any] = [item_id]
         if channel:
             query += " AND channel = ?"
             args.append(channel)
         with self._lock:
-            cursor = self._db.execute(query + " ORDER BY id", args)
-            names = [c[0] for c in cursor.description]
-            return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+            found = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [
+            AttemptRecord(
+                item_id=r[0],
+                channel=r[1],
+                edition=r[2],
+                action=r[3],
+                started_at=parse_ts(r[4]),
+                finished_at=parse_ts(r[5]),
+                outcome=r[6],
+                http_status=r[7],
+                error=r[8],
+                duration_ms=r[9],
+            )
+            for r in found
+        ]
 
-    def withdrawn_at(self, item_id: str) -> datetime | None:
+    def withdrawal(self, item_id: str) -> tuple[datetime, str] | None:
         with self._lock:
             found = self._db.execute(
-                "SELECT withdrawn_at FROM item_state WHERE item_id = ?", (item_id,)
+                "SELECT withdrawn_at, withdraw_reason FROM item_state WHERE item_id = ?",
+                (item_id,),
             ).fetchone()
-        return parse_ts(found[0]) if found else None
+        if not found or not found[0]:
+            return None
+        return parse_ts(found[0]), found[1] or ""
 
-    def mark_withdrawn(self, item_id: str, reason: str, now: datetime) -> None:
-        with self._write() as db:
-            db.execute(
-                "UPDATE item_state SET withdrawn_at = ?, withdraw_reason = ? WHERE item_id = ?",
-                (ts(now), reason, item_id),
-            )
+
+def _marks(values: Sequence[Any]) -> str:
+    # An empty IN () is a syntax error in SQLite; NULL matches nothing.
+    return ",".join("?" for _ in values) or "NULL"
+
+
+def _chunked(values: list[Any], size: int = 500) -> list[list[Any]]:
+    # SQLite caps the number of parameters in one statement.
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+def _next_action(row: DeliveryRow, can: Capabilities) -> str:
+    if row.state == State.PUBLISHING:
+        return Action.POLL
+    if row.state == State.UNKNOWN:
+        return Action.RECONCILE if row.channel in can.reconcile else Action.DELIVER
+    return Action.WITHDRAW if row.intent == Intent.WITHDRAW else Action.DELIVER

@@ -20,6 +20,22 @@ class Recorder:
         self.block: set[str] = set()
         self.received_blocked = threading.Event()
         self.release = threading.Event()
+        #: when set, a POST answers ``{"id": …, "url": receipt_url.format(id=item id)}``
+        self.receipt_url: str | None = None
+        #: DELETE <url>/<item id>: how many arrived per item id (the last path segment)
+        self.deletes: Counter[str] = Counter()
+        self.delete_paths: list[str] = []
+        #: item id -> list of HTTP statuses to answer a DELETE before answering 200
+        self.delete_failures: dict[str, list[int]] = {}
+        #: item ids whose DELETE is held until ``release_delete`` is set
+        self.block_delete: set[str] = set()
+        self.received_blocked_delete = threading.Event()
+        self.release_delete = threading.Event()
+
+    def release_all(self) -> None:
+        """Let every held request go (fixture teardown)."""
+        self.release.set()
+        self.release_delete.set()
 
 
 def start_server(recorder: Recorder):
@@ -44,7 +60,27 @@ def start_server(recorder: Recorder):
             if item_id in recorder.block:
                 recorder.received_blocked.set()
                 recorder.release.wait(60)
-            payload = json.dumps({"id": f"remote-{item_id}"}).encode()
+            answer = {"id": f"remote-{item_id}"}
+            if recorder.receipt_url is not None:
+                answer["url"] = recorder.receipt_url.format(id=item_id)
+            self._answer(status, answer)
+
+        def do_DELETE(self):  # noqa: N802 - http.server's naming
+            length = int(self.headers.get("Content-Length", 0))
+            self.rfile.read(length)
+            item_id = self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            with recorder.lock:
+                recorder.deletes[item_id] += 1
+                recorder.delete_paths.append(self.path)
+                statuses = recorder.delete_failures.get(item_id)
+                status = statuses.pop(0) if statuses else 200
+            if item_id in recorder.block_delete:
+                recorder.received_blocked_delete.set()
+                recorder.release_delete.wait(60)
+            self._answer(status, {"id": f"remote-{item_id}", "deleted": True})
+
+        def _answer(self, status: int, answer: dict) -> None:
+            payload = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

@@ -1,0 +1,245 @@
+"""Intake: load → validate → prepare → version → plan.
+
+Items become prepared editions here: defaults from the catalogue, an index number, the
+prepare hooks (masking, sanitising), validation, the content hash, then one ledger
+transaction per chunk that records editions and plans deliveries. ``validate`` and
+``render`` use the same steps without recording anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from .catalogue import Catalogue
+from .channel import PreparedItem
+from .config import ChannelSettings, Settings
+from .errors import ItemProblem
+from .item import Item, content_hash
+from .ledger import IngestRecord, Ledger
+from .loader import LoadedItem, problems_from_validation
+from .log import get_logger
+from .results import DeliveryOutcome, RunResult
+from .workdays import WorkCalendar
+
+log = get_logger(__name__)
+#: Items recorded per ledger transaction; delivery of a chunk starts while the next
+#: one is read and hashed.
+INGEST_BATCH = 500
+
+
+class Intake:
+    """Prepares items and records their editions; caches the prepared editions a run
+    delivers, so a delivery does not rebuild what intake just built."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        pm,
+        channels: Mapping[str, ChannelSettings],
+        ledger: Ledger,
+        catalogue: Catalogue,
+        calendar: WorkCalendar,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.pm = pm
+        self.channel_names = tuple(channels)
+        self.every_item = tuple(name for name, chs in channels.items() if chs.every_item)
+        self.ledger = ledger
+        self.catalogue = catalogue
+        self.calendar = calendar
+        self.clock = clock
+        self._items: dict[tuple[str, int], PreparedItem] = {}
+        self._fresh: dict[tuple[str, int], tuple[Item, str]] = {}
+        self._lock = threading.Lock()
+
+    # --- preparing ------------------------------------------------------------------------
+
+    def index_numbers(self, items: Iterable[Item], *, allocate: bool = True) -> dict[str, str]:
+        """Index numbers for items that do not carry one, in one ledger call."""
+        wanted = [
+            (i.id, f"{self.settings.org_code_for(i.publisher)}/{i.formed_on.year:04d}")
+            for i in items
+            if i.index_number is None
+        ]
+        return self.ledger.index_numbers(wanted, allocate=allocate) if wanted else {}
+
+    def prepare(
+        self, item: Item, source: str, numbers: dict[str, str] | None = None
+    ) -> tuple[Item | None, list[ItemProblem]]:
+        """Fill in defaults, run the prepare hooks, then validate. ``numbers`` holds
+        index numbers from :meth:`index_numbers` (absent: the item gets none yet)."""
+        entry = self.catalogue.get(item.catalog)
+        updates: dict = {}
+        if item.openness is None and entry is not None:
+            updates["openness"] = entry.openness
+        if item.index_number is None and numbers and item.id in numbers:
+            updates["index_number"] = numbers[item.id]
+        if updates:
+            item = item.model_copy(update=updates)
+        for impl in reversed(self.pm.hook.gongkai_prepare_item.get_hookimpls()):
+            try:
+                changed = impl.function(item=item, settings=self.settings)
+            except Exception as exc:  # noqa: BLE001 - a plugin bug must not eat the batch
+                return None, [
+                    ItemProblem(
+                        source,
+                        "",
+                        f"plugin '{impl.plugin_name}' failed to prepare it ({exc})",
+                        "report it to the plugin's author, or disable the plugin",
+                        item.id,
+                    )
+                ]
+            if changed is not None:
+                try:
+                    # Re-validate: a plugin's copy must still be a valid item.
+                    item = Item.model_validate(changed.model_dump())
+                except ValidationError as exc:
+                    return None, problems_from_validation(source, exc, item.id)
+        problems = self.catalogue.problems(item, source)
+        for found in self.pm.hook.gongkai_validate_item(item=item, entry=entry, source=source):
+            problems.extend(found or [])
+        return (None if problems else item), problems
+
+    def check(self, loaded: Sequence[LoadedItem]) -> tuple[list[LoadedItem], list[ItemProblem]]:
+        """The checks publish makes, on the prepared item, with nothing recorded or
+        allocated (``gongkai validate``)."""
+        numbers = self.index_numbers((e.item for e in loaded), allocate=False)
+        good, problems = [], []
+        for entry in loaded:
+            ready, found = self.prepare(entry.item, entry.source, numbers)
+            problems.extend(found)
+            if ready is not None:
+                good.append(entry)
+        return good, problems
+
+    # --- recording --------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        loaded: Sequence[LoadedItem],
+        result: RunResult,
+        on_chunk: Callable[[list[str]], None] = lambda ids: None,
+    ) -> list[tuple[str, str, str]]:
+        """Record editions and plan deliveries, a chunk per ledger transaction, calling
+        ``on_chunk`` with the chunk's recorded item ids so delivery can start before
+        the whole batch is in. Returns (item, channel, plan) for every planned pair."""
+        planned: list[tuple[str, str, str]] = []
+        for start in range(0, len(loaded), INGEST_BATCH):
+            pairs = self._ingest_chunk(loaded[start : start + INGEST_BATCH], result)
+            planned += pairs
+            on_chunk(list(dict.fromkeys(item_id for item_id, _, _ in pairs)))
+        return planned
+
+    def _route(self, item: Item) -> tuple[list[str], list[DeliveryOutcome]]:
+        routed = list(self.catalogue.route(item, self.catalogue.get(item.catalog)))
+        routed += [n for n in self.every_item if n not in routed]
+        enabled = [n for n in routed if n in self.channel_names]
+        missing = [
+            DeliveryOutcome(
+                item.id,
+                name,
+                "not-enabled",
+                detail=f"catalogue entry '{item.catalog}' routes it to '{name}', "
+                "which config.toml does not enable",
+            )
+            for name in routed
+            if name not in self.channel_names
+        ]
+        return enabled, missing
+
+    def _ingest_chunk(self, loaded: Sequence[LoadedItem], result: RunResult):
+        now = self.clock()
+        records: list[tuple[IngestRecord, str, Item]] = []
+        not_enabled: list[DeliveryOutcome] = []
+        numbers = self.index_numbers(entry.item for entry in loaded)
+        for entry in loaded:
+            item, problems = self.prepare(entry.item, entry.source, numbers)
+            result.problems.extend(problems)
+            if item is None:
+                continue
+            enabled, missing = self._route(item)
+            not_enabled += missing
+            record = IngestRecord(
+                item_id=item.id,
+                content_hash=content_hash(item),
+                payload=item.model_dump(mode="json"),
+                catalog=item.catalog,
+                title=item.title,
+                channels=tuple(enabled),
+                not_before=item.publish_at if item.publish_at and item.publish_at > now else None,
+                due_on=self.catalogue.deadline(item, self.calendar),
+            )
+            records.append((record, entry.source, item))
+        if not records:
+            return []
+        planned: list[tuple[str, str, str]] = []
+        answers = self.ledger.ingest([r for r, _, _ in records], now)
+        for (record, source, item), answer in zip(records, answers, strict=True):
+            problem = _refusal(answer.status, answer.edition, answer.latest_edition)
+            if problem is not None:
+                result.problems.append(ItemProblem(source, *problem, record.item_id))
+                continue
+            result.editions[record.item_id] = answer.edition
+            with self._lock:
+                # Built into a PreparedItem only if a delivery needs it (see item()).
+                self._fresh[(record.item_id, answer.edition)] = (item, record.content_hash)
+            if answer.status in ("new", "changed"):
+                log.info(
+                    "edition recorded",
+                    item_id=record.item_id,
+                    edition=answer.edition,
+                    content_hash=record.content_hash[:12],
+                )
+                if record.due_on and now.date() > record.due_on:
+                    log.warning(
+                        "published after its statutory deadline",
+                        item_id=record.item_id,
+                        due_on=record.due_on.isoformat(),
+                    )
+            planned.extend((record.item_id, c, plan) for c, plan in answer.plans.items())
+        result.outcomes.extend(o for o in not_enabled if o.item_id in result.editions)
+        return planned
+
+    # --- editions for delivery --------------------------------------------------------------
+
+    def item(self, item_id: str, edition: int) -> PreparedItem:
+        """The prepared edition a channel receives."""
+        key = (item_id, edition)
+        with self._lock:
+            cached = self._items.get(key)
+            fresh = self._fresh.get(key) if cached is None else None
+        if cached is not None:
+            return cached
+        if fresh is not None:
+            ready, digest = fresh
+            prepared = PreparedItem(**ready.model_dump(), edition=edition, content_hash=digest)
+        else:
+            payload, number, digest = self.ledger.edition(item_id, edition)
+            prepared = PreparedItem(**payload, edition=number, content_hash=digest)
+        with self._lock:
+            self._items[key] = prepared
+        return prepared
+
+
+def _refusal(status: str, edition: int, latest: int) -> tuple[str, str, str] | None:
+    """(field, problem, fix) when the ledger refused an item's content."""
+    if status == "stale":
+        return (
+            "",
+            f"its content is edition {edition}, but edition {latest} is newer",
+            "an older edition never replaces a newer one; edit the file to the current "
+            "text, or make the change you meant",
+        )
+    if status == "withdrawn":
+        return (
+            "id",
+            "this item was withdrawn",
+            "publish it under a new id if it must go out again",
+        )
+    return None

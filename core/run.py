@@ -1,0 +1,249 @@
+"""One run: settle what earlier runs left, take in new items, act on what is due.
+
+Order matters. Dead processes' leases are settled first (an interrupted send becomes
+``unknown``). Intake then records every edition before any old work is claimed, so a
+queued older edition is superseded by the state machine before anyone can send it;
+the deliveries of each chunk of new items start as soon as the chunk is recorded.
+Work left by earlier runs (retries, schedules, lookups, polls, take-downs) is queued
+after intake. Everything runs on the scheduler's pool, along the one action path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from .attempt import ActionPath, ActiveChannel, Attempted
+from .catalogue import Catalogue
+from .config import Settings
+from .intake import Intake
+from .item import CST
+from .lease import new_owner
+from .ledger import DONE, Action, DeliveryRow, Ledger, State
+from .loader import LoadedItem
+from .results import DeliveryOutcome, RunResult
+from .scheduler import Scheduler, Task
+from .settle import backlog, capabilities, expire
+from .workdays import WorkCalendar
+
+#: How often one delivery may be queued again within a run (newer edition, absent on
+#: reconcile, a given-back claim) before the rest is left to the next run.
+FOLLOW_UPS = 3
+#: Outcomes that say the channel holds the row's edition.
+_SUCCESS = frozenset({"delivered", "updated", "unchanged"})
+
+
+class Run:
+    """The steps of one ``publish`` or ``withdraw``. Built by :class:`gongkai.Publisher`."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        pm,
+        channels: Mapping[str, ActiveChannel],
+        ledger: Ledger,
+        catalogue: Catalogue,
+        calendar: WorkCalendar,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.channels = channels
+        self.ledger = ledger
+        self.clock = clock
+        self.monotonic = monotonic
+        self.owner = new_owner()
+        self.intake = Intake(
+            settings=settings,
+            pm=pm,
+            channels={name: active.settings for name, active in channels.items()},
+            ledger=ledger,
+            catalogue=catalogue,
+            calendar=calendar,
+            clock=clock,
+        )
+        self.path = ActionPath(
+            channels=channels,
+            ledger=ledger,
+            intake=self.intake,
+            pm=pm,
+            owner=self.owner,
+            clock=clock,
+            sleep=sleep,
+            lease_seconds=settings.lease_seconds,
+        )
+        self.can = capabilities(channels)
+        #: Called with (done, total) as actions finish; the CLI draws its bar with it.
+        self.progress: Callable[[int, int], None] = lambda done, total: None
+
+    # --- the verbs --------------------------------------------------------------------------
+
+    def publish(self, loaded: Sequence[LoadedItem], result: RunResult) -> RunResult:
+        expire(self.ledger, self.clock)
+        planned: list[tuple[str, str, str]] = []
+
+        def body(scheduler: Scheduler) -> None:
+            planned.extend(
+                self.intake.ingest(loaded, result, on_chunk=lambda ids: self._queue(scheduler, ids))
+            )
+            self._queue(scheduler, None)
+
+        self._report(result, self._schedule(body), planned)
+        return result
+
+    def withdraw(self, item_id: str, reason: str, result: RunResult) -> RunResult:
+        """Withdrawal wins: close the id, cancel what never went out, and take the item
+        down now wherever a channel may hold it, along the same path as a delivery."""
+        expire(self.ledger, self.clock)
+        rows = self.ledger.request_withdraw(item_id, reason, self.clock())
+        outcomes = self._schedule(lambda scheduler: self._queue(scheduler, [item_id]))
+        self._report(result, outcomes, [(r.item_id, r.channel, "withdraw") for r in rows])
+        return result
+
+    # --- scheduling ---------------------------------------------------------------------------
+
+    def _schedule(self, body: Callable[[Scheduler], None]) -> list[DeliveryOutcome]:
+        total = self.settings.concurrency
+        several = len(self.channels) > 1
+        follow_ups: Counter[tuple[str, str]] = Counter()
+
+        def requeue(item_id: str, channel: str) -> None:
+            follow_ups[(item_id, channel)] += 1
+            if follow_ups[(item_id, channel)] <= FOLLOW_UPS:
+                self._queue(scheduler, [item_id], channel=channel, again=True)
+
+        def work(task: Task, pause: Callable[[str], None]) -> Attempted:
+            attempted = self.path.run(task.row, task.claimed, pause)
+            for item_id, channel in self.path.take_requeued():
+                requeue(item_id, channel)
+            return attempted
+
+        scheduler = Scheduler(
+            concurrency=total,
+            # With several channels, none may take every worker: one that hangs must
+            # leave room for the others.
+            caps={
+                name: a.settings.concurrency or (max(1, total - 1) if several else total)
+                for name, a in self.channels.items()
+            },
+            timeouts={name: a.settings.delivery_timeout for name, a in self.channels.items()},
+            work=work,
+            abandon=self.path.abandon,
+            follow_up=lambda row: requeue(row.item_id, row.channel),
+            monotonic=self.monotonic,
+            progress=self.progress,
+        )
+        scheduler.start()
+        try:
+            body(scheduler)
+        finally:
+            outcomes, leftover = scheduler.finish()
+            self.path.flush()
+            unused = [(t.row.item_id, t.row.channel) for t in leftover if t.claimed is not None]
+            if unused:
+                self.ledger.release(unused, self.owner, self.clock())
+        for task in leftover:
+            outcomes.append(
+                DeliveryOutcome(
+                    task.row.item_id,
+                    task.row.channel,
+                    "paused",
+                    task.row.edition,
+                    "channel paused for this run; a later run sends it",
+                )
+            )
+        return outcomes
+
+    def _queue(
+        self,
+        scheduler: Scheduler,
+        item_ids: list[str] | None,
+        *,
+        channel: str | None = None,
+        again: bool = False,
+    ) -> None:
+        rows = self.ledger.due(self.clock(), self.can, item_ids)
+        if channel is not None:
+            rows = [r for r in rows if r.channel == channel]
+        claims = self.path.batch_claims(rows)
+        tasks = []
+        for row in rows:
+            key = (row.item_id, row.channel)
+            if key in claims and claims[key] is None:
+                continue  # another process took it
+            tasks.append(Task(row, claims.get(key)))
+        scheduler.add(tasks, again=again)
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    def _report(
+        self,
+        result: RunResult,
+        outcomes: list[DeliveryOutcome],
+        planned: list[tuple[str, str, str]],
+    ) -> None:
+        """Add this run's outcomes, an outcome for every planned pair it did not act on,
+        and the ledger-wide backlog. Invariant 5 is checked here: no pair is reported
+        done while its row holds a newer edition that has not gone out."""
+        plans = {(item_id, channel): plan for item_id, channel, plan in planned}
+        acted = {(o.item_id, o.channel): o for o in outcomes}
+        pairs = set(plans) | {p for p, o in acted.items() if o.status in _SUCCESS}
+        ids = sorted({item_id for item_id, _ in pairs})
+        rows = {(r.item_id, r.channel): r for r in self.ledger.rows(item_ids=ids)} if ids else {}
+        now = self.clock()
+        for pair, outcome in acted.items():
+            row = rows.get(pair)
+            if outcome.status in _SUCCESS and row is not None and not _holds(row, outcome):
+                outcome = _from_row(row, plans.get(pair, ""), now)
+            result.outcomes.append(outcome)
+        for pair, plan in plans.items():
+            if pair not in acted and pair in rows:
+                result.outcomes.append(_from_row(rows[pair], plan, now))
+        result.backlog = backlog(self.ledger)
+
+
+def _holds(row: DeliveryRow, outcome: DeliveryOutcome) -> bool:
+    """The row still says what the success outcome says."""
+    latest = row.latest_edition or row.edition
+    return row.state in DONE and row.edition == outcome.edition == latest
+
+
+def _from_row(row: DeliveryRow, plan: str, now: datetime) -> DeliveryOutcome:
+    """An outcome for a pair this run did not finish, from what the ledger says."""
+    receipt = row.receipt or {}
+    latest = row.latest_edition or row.edition
+    status = {"delivered": "unchanged"}.get(row.state, row.state)
+    detail = row.last_error or ""
+    if row.state == State.PENDING and row.next_attempt_at and row.next_attempt_at > now:
+        when = row.next_attempt_at.astimezone(CST).isoformat(timespec="minutes")
+        status, detail = "scheduled", f"publish_at {when}"
+    elif row.state == State.RETRY_WAIT and row.next_attempt_at:
+        detail = f"next try at {row.next_attempt_at.isoformat()}; {detail}"
+    elif row.state == State.IN_FLIGHT and latest > row.edition:
+        status = "pending"
+        detail = (
+            f"edition {row.edition} is being sent by another run; edition {latest} "
+            "follows when it ends"
+        )
+    elif row.state == State.UNKNOWN and latest > row.edition:
+        detail = (
+            f"edition {row.edition} has an unknown outcome; settle it (gongkai status) "
+            f"before edition {latest} can go out"
+        )
+    elif row.state == State.PENDING and row.action == Action.WITHDRAW:
+        detail = "take-down queued; the channel is not enabled here or did not run"
+    elif row.state == State.WITHDRAWN and plan == "withdraw" and row.delivered_edition is None:
+        detail = "cancelled before delivery"
+    return DeliveryOutcome(
+        row.item_id,
+        row.channel,
+        status,
+        row.edition,
+        detail,
+        receipt.get("url"),
+        receipt.get("artifact"),
+    )

@@ -1,0 +1,195 @@
+"""Concurrency for one run: a bounded pool of daemon threads with a cap per channel.
+
+The scheduler knows nothing about deliveries beyond a row's channel: it hands each
+task to ``work`` and collects what comes back. Rows arrive with :meth:`add` while the
+run is still reading items; :meth:`finish` says no more will come and waits. Workers
+pick their own next task under one lock (round-robin over channels), so the main
+thread stays off the hot path; it only watches for calls that hang past their
+channel's ``delivery_timeout``. Daemon threads, because a channel hung in a call
+without a timeout must not keep the process alive after the run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from .attempt import Attempted
+from .ledger import DeliveryRow
+from .log import get_logger, scrub
+from .results import DeliveryOutcome
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Task:
+    row: DeliveryRow
+    claimed: DeliveryRow | None = None  # a claim the run made for it in a batch
+
+
+class Scheduler:
+    """Runs tasks on worker threads: at most ``concurrency`` at once and at most
+    ``caps[channel]`` per channel.
+
+    ``work(task, pause)`` does one task; ``pause(channel)`` stops the channel's tasks
+    for the rest of the run. ``abandon(row, timeout)`` reports a task hung past
+    ``timeouts[channel]``. ``follow_up(row)`` is called (on the worker thread) when a
+    task's row was queued again, and may :meth:`add` more tasks.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        caps: Mapping[str, int],
+        timeouts: Mapping[str, float],
+        work: Callable[[Task, Callable[[str], None]], Attempted],
+        abandon: Callable[[DeliveryRow, float], DeliveryOutcome],
+        follow_up: Callable[[DeliveryRow], None],
+        monotonic: Callable[[], float],
+        progress: Callable[[int, int], None] = lambda done, total: None,
+    ) -> None:
+        self.caps = dict(caps)
+        self.timeouts = dict(timeouts)
+        self.work = work
+        self.abandon = abandon
+        self.follow_up = follow_up
+        self.monotonic = monotonic
+        self.progress = progress
+        self.queues: dict[str, deque[Task]] = {name: deque() for name in caps}
+        self.seen: set[tuple] = set()
+        self.size = 0
+        self.done = 0
+        self.running: dict[str, int] = dict.fromkeys(caps, 0)
+        self.paused: set[str] = set()
+        self.started: dict[int, tuple[Task, float]] = {}
+        #: The last outcome of each (item, channel): a follow-up replaces the first.
+        self.outcomes: dict[tuple[str, str], DeliveryOutcome] = {}
+        # One lock, two conditions: workers wait for work, the main thread for the end.
+        # Waking the main thread on every completion would cost a GIL hand-off each.
+        self.lock = threading.Lock()
+        self.work_ready = threading.Condition(self.lock)
+        self.all_done = threading.Condition(self.lock)
+        self.counter = 0
+        self.closed = False
+        self.workers = concurrency
+
+    def start(self) -> None:
+        for _ in range(self.workers):
+            self._spawn()
+
+    def add(self, tasks: Iterable[Task], *, again: bool = False) -> None:
+        """Queue tasks. A row already queued this run is skipped unless ``again``
+        (a follow-up: its state or edition moved on since)."""
+        with self.lock:
+            for task in tasks:
+                row = task.row
+                key = (row.item_id, row.channel, row.state, row.edition, row.action)
+                if key in self.seen and not again:
+                    continue
+                self.seen.add(key)
+                self.queues[row.channel].append(task)
+                self.size += 1
+            self.work_ready.notify_all()
+
+    def pause(self, name: str) -> None:
+        with self.lock:
+            self.paused.add(name)
+
+    def _take(self) -> tuple[int, Task] | None:
+        # Caller holds the lock. Round-robin: a channel that got work goes to the back.
+        for name in list(self.queues):
+            q = self.queues[name]
+            if q and name not in self.paused and self.running[name] < self.caps[name]:
+                self.queues[name] = self.queues.pop(name)
+                task = q.popleft()
+                self.counter += 1
+                self.running[name] += 1
+                self.started[self.counter] = (task, self.monotonic())
+                return self.counter, task
+        return None
+
+    def _work(self) -> None:
+        while True:
+            with self.lock:
+                taken = self._take()
+                while taken is None and not self.closed:
+                    self.work_ready.wait()
+                    taken = self._take()
+                if taken is None:
+                    self.workers -= 1
+                    if self.workers == 0:
+                        self.all_done.notify()
+                    return
+            key, task = taken
+            row = task.row
+            try:
+                attempted = self.work(task, self.pause)
+            except Exception as exc:  # noqa: BLE001 - the ledger itself failed
+                log.error(
+                    "task crashed", item_id=row.item_id, channel=row.channel, error=scrub(str(exc))
+                )
+                attempted = Attempted(
+                    DeliveryOutcome(
+                        row.item_id, row.channel, "unknown", row.edition, f"internal error: {exc}"
+                    )
+                )
+            if attempted.follow_up:
+                self.follow_up(row)
+            with self.lock:
+                if self.started.pop(key, None) is None:
+                    # Abandoned as hung and already reported; a replacement worker took
+                    # this thread's place in the count, so leave without touching it.
+                    return
+                self.running[row.channel] -= 1
+                if attempted.outcome is not None:
+                    self.outcomes[(row.item_id, row.channel)] = attempted.outcome
+                self.done += 1
+                done, size = self.done, self.size
+                # A slot under this channel's cap is free: one waiting worker may use it.
+                self.work_ready.notify()
+            self.progress(done, size)
+
+    def _spawn(self) -> None:
+        threading.Thread(target=self._work, name="gongkai-worker", daemon=True).start()
+
+    def finish(self) -> tuple[list[DeliveryOutcome], list[Task]]:
+        """No more tasks will come: wait for the workers. Returns the outcomes and the
+        tasks left unstarted because their channel was paused."""
+        with self.lock:
+            self.closed = True
+            self.work_ready.notify_all()
+            while self.workers > 0 or self.started:
+                self.all_done.wait(timeout=self._wait_time())
+                self._abandon_hung()
+            leftover = [task for q in self.queues.values() for task in q]
+            for q in self.queues.values():
+                q.clear()
+            return list(self.outcomes.values()), leftover
+
+    def _wait_time(self) -> float:
+        now = self.monotonic()
+        deadlines = [
+            start + self.timeouts[task.row.channel] - now for task, start in self.started.values()
+        ]
+        return max(0.01, min(deadlines)) if deadlines else 1.0
+
+    def _abandon_hung(self) -> None:
+        # Caller holds the lock.
+        now = self.monotonic()
+        for key, (task, start) in list(self.started.items()):
+            row = task.row
+            timeout = self.timeouts[row.channel]
+            if now - start < timeout:
+                continue
+            del self.started[key]
+            self.running[row.channel] -= 1
+            log.error(
+                "call hung; abandoned", item_id=row.item_id, channel=row.channel, timeout=timeout
+            )
+            self.outcomes[(row.item_id, row.channel)] = self.abandon(row, timeout)
+            # The stuck thread is lost to us; a new worker takes its place in the count.
+            self._spawn()
