@@ -7,9 +7,13 @@ Library use::
     result = Publisher.from_config("config.toml").publish(item)
 """
 
-from .channel import Channel, ChannelContext, PreparedItem, Receipt, Rendition
+from gongkai.plugins.hookspecs import hookimpl
+
+from .channel import Channel, ChannelContext, Guarantee, PreparedItem, Receipt, Rendition
 from .errors import (
     AuthError,
+    ChannelContractError,
+    ChannelPaused,
     ConfigError,
     DeliveryError,
     GongkaiError,
@@ -20,6 +24,7 @@ from .errors import (
     TransientError,
 )
 from .item import Attachment, Item
+from .ledger import AttemptRecord
 from .publisher import Publisher
 from .results import DeliveryOutcome, RunResult
 
@@ -27,13 +32,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Attachment",
+    "AttemptRecord",
     "AuthError",
     "Channel",
     "ChannelContext",
+    "ChannelContractError",
+    "ChannelPaused",
     "ConfigError",
     "DeliveryError",
     "DeliveryOutcome",
     "GongkaiError",
+    "Guarantee",
     "Item",
     "ItemProblem",
     "OutcomeUnknown",
@@ -45,4 +54,5 @@ __all__ = [
     "Rendition",
     "RunResult",
     "TransientError",
+    "hookimpl",
 ]

@@ -197,12 +197,20 @@ def cmd_channels(args) -> int:
 
     settings = load_settings(args.config)
     data = describe_channels(settings, strict=args.strict)
-    text = table(
-        [(d["name"], d["plugin"], d["mode"], d["guarantee"], d["configured"]) for d in data],
-        ("channel", "plugin", "mode", "guarantee", "configured"),
-    )
+    keys = ["name", "plugin", "mode", "guarantee", "configured"]
+    failed = False
+    if args.check:
+        with _publisher(args) as publisher:
+            checks = publisher.check_channels()
+        for entry in data:
+            if entry["name"] in checks:
+                entry["check"] = checks[entry["name"]] or "ok"
+                failed = failed or checks[entry["name"]] is not None
+        keys.append("check")
+    header = ["channel", *keys[1:]]
+    text = table([[d.get(k, "") for k in keys] for d in data], header)
     _emit(args, data, text)
-    return EXIT_OK
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_validate(args) -> int:
@@ -295,7 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="item files or folders (.md, .json; - for stdin)")
     p = verb("status", cmd_status, "show deliveries from the ledger")
     p.add_argument("item", nargs="?", help="one item id")
-    verb("channels", cmd_channels, "list installed channels and whether each is configured")
+    p = verb("channels", cmd_channels, "list installed channels and whether each is configured")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="run each enabled channel's check() (config and credentials); exit 1 if one fails",
+    )
     p = verb("validate", cmd_validate, "check item files without publishing")
     p.add_argument("paths", nargs="+")
     p = verb("render", cmd_render, "preview what a channel would send, without sending")

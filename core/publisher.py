@@ -22,6 +22,7 @@ from .intake import Intake
 from .item import Item, content_hash
 from .ledger import DeliveryRow, Ledger, SQLiteLedger
 from .loader import LoadedItem, load_paths
+from .log import scrub
 from .results import RunResult
 from .run import Run
 from .settle import expire
@@ -243,6 +244,20 @@ class Publisher:
         if not self.ledger.rows(item_id=item_id):
             raise UnknownItem(f"the ledger has no item '{item_id}'; check the id (gongkai status)")
         return self.run().withdraw(item_id, reason, RunResult())
+
+    def check_channels(self) -> dict[str, str | None]:
+        """Run every enabled channel's ``check()``: None where it passed, else what
+        failed. ``publish`` runs the same check once per channel before its first
+        action, and pauses a channel that fails it."""
+        found: dict[str, str | None] = {}
+        for name, active in self.channels.items():
+            try:
+                active.instance.check()
+            except Exception as exc:  # noqa: BLE001 - report any failure, never crash
+                found[name] = scrub(str(exc)) or type(exc).__name__
+            else:
+                found[name] = None
+        return found
 
     def retry(
         self, item_id: str | None = None, channel: str | None = None, *, unknown: bool = False

@@ -186,7 +186,11 @@ def collect_channels(pm: GongkaiPluginManager, *, strict: bool = False) -> dict[
 
 def describe_channels(settings, *, strict: bool = False) -> list[dict[str, object]]:
     """Installed channels, where each comes from, and whether config enables it."""
-    pm = get_plugin_manager(strict=strict, disabled=settings.plugins.disabled)
+    pm = get_plugin_manager(
+        strict=strict,
+        disabled=settings.plugins.disabled,
+        builtins=(*DEFAULT_PLUGINS, *settings.plugins.load),
+    )
     rows = []
     for name, info in sorted(collect_channels(pm, strict=strict).items()):
         table = settings.channels.get(name)
