@@ -24,11 +24,12 @@ from .channel import (
     unbind_progress,
 )
 from .config import ChannelSettings
-from .errors import DeliveryError, OutcomeUnknown, PermanentError
+from .errors import OutcomeUnknown, PermanentError
 from .intake import Intake
 from .lease import lease_until
 from .ledger import Action, DeliveryRow, Event, Ledger, State, Step
 from .log import get_logger, scrub
+from .observe import Watchers
 from .results import DeliveryOutcome
 from .retry import Decision, call_with_retry, decide
 
@@ -72,7 +73,7 @@ class ActionPath:
         self.channels = channels
         self.ledger = ledger
         self.intake = intake
-        self.pm = pm
+        self.watch = Watchers(pm)
         self.owner = owner
         self.clock = clock
         self.sleep = sleep
@@ -110,11 +111,9 @@ class ActionPath:
     def _still_wanted(self, claimed: DeliveryRow) -> bool:
         # A batch claim may be minutes old: withdrawal or a newer edition may have come
         # since. Given back, the state machine routes the row where it now belongs.
-        row = self.ledger.row(claimed.item_id, claimed.channel)
-        return (
-            row is not None
-            and row.intent == claimed.intent
-            and (row.latest_edition or row.edition) == claimed.edition
+        return self.ledger.current(claimed.item_id, claimed.channel) == (
+            claimed.intent,
+            claimed.edition,
         )
 
     # --- the path ---------------------------------------------------------------------------
@@ -192,7 +191,9 @@ class ActionPath:
                 active.settings.retry,
                 sleep=self.sleep,
                 refresh_auth=channel.refresh_auth,
-                on_retry=lambda exc, n, wait: self._retrying(item, channel, bound, exc, n, wait),
+                on_retry=lambda exc, n, wait: self.watch.retrying(
+                    item, channel, bound, exc, n, wait
+                ),
                 retry_unknown=action == Action.WITHDRAW
                 or (action == Action.DELIVER and channel.guarantee in RESEND_SAFE),
             )
@@ -213,7 +214,7 @@ class ActionPath:
         if decision.pause:
             pause(channel.name)
         follow_up = self._finish(claimed, action, decision, answer, started, channel)
-        self._report(bound, item, channel, decision, answer)
+        self.watch.report(bound, item, channel, decision, answer)
         receipt = decision.receipt
         return Attempted(
             DeliveryOutcome(
@@ -364,47 +365,6 @@ class ActionPath:
         return Attempted(
             DeliveryOutcome(claimed.item_id, claimed.channel, "failed", claimed.edition, message)
         )
-
-    def _retrying(self, item, channel, bound, exc, number: int, wait: float) -> None:
-        bound.info(
-            "retrying", error=scrub(str(exc)), try_number=number, wait_seconds=round(wait, 3)
-        )
-        self._observe(
-            "gongkai_on_delivery_error", item=item, channel=channel, error=exc, final=False
-        )
-
-    def _report(self, bound, item, channel, decision: Decision, answer: Any) -> None:
-        if isinstance(answer, BaseException) or decision.event in (
-            Event.FAILED,
-            Event.OUTCOME_UNKNOWN,
-        ):
-            bound.warning(
-                "action failed", status=decision.status, error=scrub(decision.error or "")
-            )
-            if item is not None:
-                error = (
-                    answer
-                    if isinstance(answer, DeliveryError)
-                    else DeliveryError(scrub(decision.error or ""))
-                )
-                self._observe(
-                    "gongkai_on_delivery_error", item=item, channel=channel, error=error, final=True
-                )
-            return
-        receipt = decision.receipt
-        event = "delivered" if decision.event is Event.SUCCEEDED else decision.status
-        bound.info(event, status=decision.status, url=receipt.url if receipt else None)
-        if decision.event is Event.SUCCEEDED and receipt is not None:
-            self._observe("gongkai_after_delivery", item=item, channel=channel, receipt=receipt)
-
-    def _observe(self, hook: str, **kwargs) -> None:
-        for impl in getattr(self.pm.hook, hook).get_hookimpls():
-            try:
-                impl.function(**{k: kwargs[k] for k in impl.argnames})
-            except Exception as exc:  # noqa: BLE001 - observers never break delivery
-                log.warning(
-                    "observer failed", plugin=impl.plugin_name, hook=hook, error=scrub(str(exc))
-                )
 
 
 def _previous(claimed: DeliveryRow) -> Receipt | None:

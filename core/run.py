@@ -21,7 +21,7 @@ from .config import Settings
 from .intake import Intake
 from .item import CST
 from .lease import new_owner
-from .ledger import DONE, Action, DeliveryRow, Ledger, State
+from .ledger import Action, DeliveryRow, Ledger, State
 from .loader import LoadedItem
 from .results import DeliveryOutcome, RunResult
 from .scheduler import Scheduler, Task
@@ -191,25 +191,23 @@ class Run:
         done while its row holds a newer edition that has not gone out."""
         plans = {(item_id, channel): plan for item_id, channel, plan in planned}
         acted = {(o.item_id, o.channel): o for o in outcomes}
-        pairs = set(plans) | {p for p, o in acted.items() if o.status in _SUCCESS}
-        ids = sorted({item_id for item_id, _ in pairs})
+        done = {p: o for p, o in acted.items() if o.status in _SUCCESS}
+        latest = self.ledger.latest_editions(sorted({item_id for item_id, _ in done}))
+        # A row is read back only where the report could be wrong: pairs this run did
+        # not act on, and successes with a newer edition in the ledger.
+        suspect = {p for p, o in done.items() if latest.get(p[0], 0) > (o.edition or 0)}
+        wanted = (set(plans) - set(acted)) | suspect
+        ids = sorted({item_id for item_id, _ in wanted})
         rows = {(r.item_id, r.channel): r for r in self.ledger.rows(item_ids=ids)} if ids else {}
         now = self.clock()
         for pair, outcome in acted.items():
-            row = rows.get(pair)
-            if outcome.status in _SUCCESS and row is not None and not _holds(row, outcome):
-                outcome = _from_row(row, plans.get(pair, ""), now)
+            if pair in suspect and pair in rows:
+                outcome = _from_row(rows[pair], plans.get(pair, ""), now)
             result.outcomes.append(outcome)
         for pair, plan in plans.items():
             if pair not in acted and pair in rows:
                 result.outcomes.append(_from_row(rows[pair], plan, now))
         result.backlog = backlog(self.ledger)
-
-
-def _holds(row: DeliveryRow, outcome: DeliveryOutcome) -> bool:
-    """The row still says what the success outcome says."""
-    latest = row.latest_edition or row.edition
-    return row.state in DONE and row.edition == outcome.edition == latest
 
 
 def _from_row(row: DeliveryRow, plan: str, now: datetime) -> DeliveryOutcome:

@@ -227,6 +227,16 @@ class Ledger(abc.ABC):
         found = [r for r in self.rows(item_id=item_id) if r.channel == channel]
         return found[0] if found else None
 
+    def current(self, item_id: str, channel: str) -> tuple[str, int] | None:
+        """(intent, the item's latest edition) of one delivery: what a claim made
+        earlier must still match before it is acted on."""
+        row = self.row(item_id, channel)
+        return (row.intent, row.latest_edition or row.edition) if row else None
+
+    @abc.abstractmethod
+    def latest_editions(self, item_ids: Sequence[str]) -> dict[str, int]:
+        """The newest edition of each item (items the ledger lacks are left out)."""
+
     @abc.abstractmethod
     def counts(self, states: Iterable[str]) -> dict[str, int]:
         """How many deliveries are in each of ``states`` (for the end-of-run report)."""

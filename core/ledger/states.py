@@ -127,8 +127,8 @@ class IllegalTransition(RuntimeError):  # noqa: N818 - it is a bug report, not a
 
 
 def allowed(before: State | str | None, event: Event | str, after: State | str) -> bool:
-    key = (State(before) if before is not None else None, Event(event))
-    return State(after) in TRANSITIONS.get(key, frozenset())
+    # Plain strings work as keys: a StrEnum member hashes and compares as its value.
+    return after in TRANSITIONS.get((before, event), ())
 
 
 def check(item_id: str, channel: str, before: str | None, event: str, after: str) -> None:

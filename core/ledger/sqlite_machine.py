@@ -1,0 +1,148 @@
+"""The state machine's write path in SQLite: every change to a delivery row goes
+through :meth:`Transitions._move`, which checks it against the table in
+:mod:`gongkai.ledger.states` and then makes the follow-on moves; every entry of the
+attempt log goes through :meth:`Transitions._log`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from typing import Any
+
+from ..log import scrub, scrub_data
+from .base import Step
+from .sqlite_schema import ts
+from .states import Action, Event, State, check, follow_on, target
+
+#: What the state machine needs to know about a row to move it.
+_FACTS = (
+    "SELECT d.state, d.edition, d.intent, d.action, d.delivered_edition, d.claimed_from, "
+    "d.lease_owner, COALESCE(s.latest_edition, d.edition), d.attempts FROM deliveries d "
+    "LEFT JOIN item_state s ON s.item_id = d.item_id WHERE d.item_id = ? AND d.channel = ?"
+)
+
+
+def _json(value: Any) -> str | None:
+    # Receipts and errors are stored and printed: a secret that slipped into one (a
+    # URL built from a key) is redacted before it is ever written.
+    if value is None:
+        return None
+    return json.dumps(scrub_data(value), ensure_ascii=False)
+
+
+@dataclass
+class _Facts:
+    state: str
+    edition: int
+    intent: str
+    action: str
+    delivered_edition: int | None
+    claimed_from: str | None
+    lease_owner: str | None
+    latest: int
+    attempts: int
+
+
+_FACT_FIELDS = frozenset(f.name for f in fields(_Facts))
+
+
+class Transitions:
+    """Mixin: the one write path for delivery rows and the attempt log."""
+
+    def _facts(self, db: sqlite3.Connection, item_id: str, channel: str) -> _Facts | None:
+        found = db.execute(_FACTS, (item_id, channel)).fetchone()
+        return _Facts(*found) if found else None
+
+    def _move(
+        self,
+        db: sqlite3.Connection,
+        item_id: str,
+        channel: str,
+        facts: _Facts,
+        event: Event,
+        after: State,
+        now: datetime,
+        *,
+        sets: dict[str, Any] | None = None,
+        log: Step | None = None,
+    ) -> _Facts:
+        """Check ``facts.state --event--> after`` against the table, write it with the
+        extra column values ``sets``, log it (``log`` describes the attempt; None logs
+        a plain transition), then make the follow-on moves the table implies."""
+        check(item_id, channel, facts.state, event, after)
+        columns = {"state": str(after), "updated_at": ts(now), **(sets or {})}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        db.execute(
+            f"UPDATE deliveries SET {assignments} WHERE item_id = ? AND channel = ?",
+            (*columns.values(), item_id, channel),
+        )
+        if log is not None:
+            self._log(db, item_id, channel, facts.edition, log, str(after), now)
+        elif event not in (Event.CLAIMED, Event.RELEASED, Event.PLANNED):
+            self._log(db, item_id, channel, facts.edition, Step(event, action=event), after, now)
+        # What the row now is, without reading it back: the columns just written.
+        known = {k: v for k, v in columns.items() if k in _FACT_FIELDS}
+        return self._follow_on(db, item_id, channel, replace(facts, **known), now)
+
+    def _follow_on(
+        self, db: sqlite3.Connection, item_id: str, channel: str, facts: _Facts, now: datetime
+    ) -> _Facts:
+        event = follow_on(
+            facts.state,
+            intent=facts.intent,
+            action=facts.action,
+            edition=facts.edition,
+            latest_edition=facts.latest,
+            delivered_edition=facts.delivered_edition,
+        )
+        if event is None:
+            return facts
+        sets: dict[str, Any] = {"next_attempt_at": None, "attempts": 0, "last_error": None}
+        if event is Event.SUPERSEDED:
+            digest, not_before = db.execute(
+                "SELECT content_hash, not_before FROM items WHERE item_id = ? AND edition = ?",
+                (item_id, facts.latest),
+            ).fetchone()
+            sets.update(
+                edition=facts.latest,
+                content_hash=digest,
+                next_attempt_at=not_before,
+                checkpoint=None,
+                action=str(Action.DELIVER),
+            )
+        elif event is Event.WITHDRAW_REQUESTED:
+            sets["action"] = str(Action.WITHDRAW)
+        return self._move(db, item_id, channel, facts, event, target(event), now, sets=sets)
+
+    def _log(
+        self,
+        db: sqlite3.Connection,
+        item_id: str,
+        channel: str,
+        edition: int,
+        step: Step,
+        outcome: str,
+        now: datetime,
+    ) -> None:
+        """The one place that appends to the attempt log."""
+        duration = None
+        if step.started_at is not None:
+            duration = int((now - step.started_at).total_seconds() * 1000)
+        db.execute(
+            "INSERT INTO attempts (item_id, channel, edition, action, started_at, finished_at, "
+            "outcome, http_status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item_id,
+                channel,
+                edition,
+                str(step.action),
+                ts(step.started_at),
+                ts(now),
+                scrub(step.note or outcome),
+                step.http_status,
+                scrub(step.error) if step.error else None,
+                duration,
+            ),
+        )

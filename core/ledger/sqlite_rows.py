@@ -1,0 +1,160 @@
+"""Reading the SQLite ledger: delivery rows, the attempt log, counts, withdrawals."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from .base import AttemptRecord, DeliveryRow
+from .sqlite_schema import _chunked, _marks, parse_ts
+
+_ROW_COLUMNS = (
+    "d.item_id, d.channel, d.state, d.edition, d.content_hash, d.delivered_edition, d.receipt, "
+    "d.checkpoint, d.attempts, d.next_attempt_at, d.lease_owner, d.last_error, d.updated_at, "
+    "(SELECT title FROM items i WHERE i.item_id = d.item_id AND i.edition = d.edition), "
+    "(SELECT due_on FROM items i WHERE i.item_id = d.item_id AND i.edition = d.edition), "
+    "d.intent, d.action, "
+    "(SELECT latest_edition FROM item_state s WHERE s.item_id = d.item_id)"
+)
+
+
+_RETURNING = (
+    "item_id, channel, 'in-flight', edition, content_hash, delivered_edition, receipt, "
+    "checkpoint, attempts, next_attempt_at, lease_owner, last_error, updated_at, NULL, NULL, "
+    "intent, action, NULL"
+)
+
+
+def _row(values: Sequence[Any]) -> DeliveryRow:
+    return DeliveryRow(
+        item_id=values[0],
+        channel=values[1],
+        state=values[2],
+        edition=values[3],
+        content_hash=values[4],
+        delivered_edition=values[5],
+        receipt=json.loads(values[6]) if values[6] else None,
+        checkpoint=json.loads(values[7]) if values[7] else {},
+        attempts=values[8],
+        next_attempt_at=parse_ts(values[9]),
+        lease_owner=values[10],
+        last_error=values[11],
+        updated_at=parse_ts(values[12]),
+        title=values[13] or "",
+        due_on=date.fromisoformat(values[14]) if values[14] else None,
+        intent=values[15],
+        action=values[16],
+        latest_edition=values[17],
+    )
+
+
+class ReadRows:
+    """Mixin: the reading half of :class:`SQLiteLedger` (needs ``_db`` and ``_lock``)."""
+
+    _db: sqlite3.Connection
+    _lock: threading.RLock
+
+    def rows(self, item_id=None, states=None, item_ids=None) -> list[DeliveryRow]:
+        if item_ids is not None:
+            return [
+                row for chunk in _chunked(list(item_ids)) for row in self._select(states, chunk)
+            ]
+        return self._select(states, None if item_id is None else [item_id])
+
+    def row(self, item_id: str, channel: str) -> DeliveryRow | None:
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT {_ROW_COLUMNS} FROM deliveries d WHERE d.item_id = ? AND d.channel = ?",
+                (item_id, channel),
+            ).fetchone()
+        return _row(found) if found else None
+
+    def _select(self, states, ids) -> list[DeliveryRow]:
+        clauses, args = [], []
+        if ids is not None:
+            clauses.append(f"d.item_id IN ({_marks(ids)})")
+            args.extend(ids)
+        if states:
+            clauses.append(f"d.state IN ({_marks(states)})")
+            args.extend(states)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT {_ROW_COLUMNS} FROM deliveries d {where} ORDER BY d.item_id, d.channel",
+                args,
+            ).fetchall()
+        return [_row(r) for r in found]
+
+    def current(self, item_id: str, channel: str) -> tuple[str, int] | None:
+        with self._lock:
+            found = self._db.execute(
+                "SELECT d.intent, COALESCE(s.latest_edition, d.edition) FROM deliveries d "
+                "LEFT JOIN item_state s ON s.item_id = d.item_id "
+                "WHERE d.item_id = ? AND d.channel = ?",
+                (item_id, channel),
+            ).fetchone()
+        return (found[0], found[1]) if found else None
+
+    def latest_editions(self, item_ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunked(list(item_ids)):
+            with self._lock:
+                found.update(
+                    self._db.execute(
+                        "SELECT item_id, latest_edition FROM item_state "
+                        f"WHERE item_id IN ({_marks(chunk)})",
+                        chunk,
+                    ).fetchall()
+                )
+        return found
+
+    def counts(self, states: Iterable[str]) -> dict[str, int]:
+        wanted = [str(s) for s in states]
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT state, count(*) FROM deliveries WHERE state IN ({_marks(wanted)}) "
+                "GROUP BY state",
+                wanted,
+            ).fetchall()
+        return dict(found)
+
+    def attempts(self, item_id, channel=None) -> list[AttemptRecord]:
+        query = (
+            "SELECT item_id, channel, edition, action, started_at, finished_at, outcome, "
+            "http_status, error, duration_ms FROM attempts WHERE item_id = ?"
+        )
+        args: list[Any] = [item_id]
+        if channel:
+            query += " AND channel = ?"
+            args.append(channel)
+        with self._lock:
+            found = self._db.execute(query + " ORDER BY id", args).fetchall()
+        return [
+            AttemptRecord(
+                item_id=r[0],
+                channel=r[1],
+                edition=r[2],
+                action=r[3],
+                started_at=parse_ts(r[4]),
+                finished_at=parse_ts(r[5]),
+                outcome=r[6],
+                http_status=r[7],
+                error=r[8],
+                duration_ms=r[9],
+            )
+            for r in found
+        ]
+
+    def withdrawal(self, item_id: str) -> tuple[datetime, str] | None:
+        with self._lock:
+            found = self._db.execute(
+                "SELECT withdrawn_at, withdraw_reason FROM item_state WHERE item_id = ?",
+                (item_id,),
+            ).fetchone()
+        if not found or not found[0]:
+            return None
+        return parse_ts(found[0]), found[1] or ""

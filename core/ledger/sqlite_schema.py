@@ -1,0 +1,204 @@
+"""The SQLite ledger's file: connection, write transactions and schema migrations.
+
+Writers use ``BEGIN IMMEDIATE``, which takes SQLite's single write lock at the start of
+the transaction: of two ``gongkai publish`` processes claiming the same delivery, one
+waits and then sees the row already in flight. One connection serves all threads of
+a process behind a lock; SQLite serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import GongkaiError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE items (
+        item_id      TEXT NOT NULL,
+        edition      INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        catalog      TEXT NOT NULL,
+        title        TEXT NOT NULL,
+        payload      TEXT NOT NULL,
+        due_on       TEXT,
+        created_at   TEXT NOT NULL,
+        PRIMARY KEY (item_id, edition),
+        UNIQUE (item_id, content_hash)
+    );
+    CREATE TABLE item_state (
+        item_id         TEXT PRIMARY KEY,
+        latest_edition  INTEGER NOT NULL DEFAULT 0,
+        index_number    TEXT UNIQUE,
+        withdrawn_at    TEXT,
+        withdraw_reason TEXT
+    );
+    CREATE TABLE index_serials (
+        prefix TEXT PRIMARY KEY,
+        last   INTEGER NOT NULL
+    );
+    CREATE TABLE deliveries (
+        item_id           TEXT NOT NULL,
+        channel           TEXT NOT NULL,
+        state             TEXT NOT NULL,
+        edition           INTEGER NOT NULL,
+        content_hash      TEXT NOT NULL,
+        delivered_edition INTEGER,
+        receipt           TEXT,
+        checkpoint        TEXT,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at   TEXT,
+        lease_owner       TEXT,
+        lease_until       TEXT,
+        last_error        TEXT,
+        updated_at        TEXT NOT NULL,
+        last_action       TEXT,
+        last_outcome      TEXT,
+        last_http_status  INTEGER,
+        last_started_at   TEXT,
+        last_duration_ms  INTEGER,
+        log_seq           INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (item_id, channel)
+    );
+    CREATE INDEX deliveries_by_state ON deliveries (state, next_attempt_at);
+    CREATE TABLE attempts (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        item_id      TEXT NOT NULL,
+        channel      TEXT NOT NULL,
+        edition      INTEGER NOT NULL,
+        action       TEXT NOT NULL,
+        started_at   TEXT,
+        finished_at  TEXT NOT NULL,
+        outcome      TEXT NOT NULL,
+        http_status  INTEGER,
+        error        TEXT,
+        duration_ms  INTEGER
+    );
+    CREATE INDEX attempts_by_delivery ON attempts (item_id, channel);
+    -- Ending an attempt is one UPDATE that bumps log_seq; this trigger appends the
+    -- attempt to the log in the same statement, so state and log can never disagree
+    -- and a finish costs one round trip under the write lock.
+    CREATE TRIGGER deliveries_log_attempt AFTER UPDATE OF log_seq ON deliveries
+        WHEN NEW.log_seq <> OLD.log_seq
+        BEGIN
+            INSERT INTO attempts (item_id, channel, edition, action, started_at, finished_at,
+                                  outcome, http_status, error, duration_ms)
+            VALUES (NEW.item_id, NEW.channel, NEW.edition, NEW.last_action,
+                    NEW.last_started_at, NEW.updated_at, NEW.last_outcome,
+                    NEW.last_http_status, NEW.last_error, NEW.last_duration_ms);
+        END;
+    CREATE TRIGGER attempts_no_update BEFORE UPDATE ON attempts
+        BEGIN SELECT RAISE(ABORT, 'the attempt log is append-only'); END;
+    CREATE TRIGGER attempts_no_delete BEFORE DELETE ON attempts
+        BEGIN SELECT RAISE(ABORT, 'the attempt log is append-only'); END;
+    """,
+    # 2: the state machine: each row's intent and in-flight action, the state a claim
+    # came from, each edition's embargo; the attempt log written by one code path.
+    """
+    ALTER TABLE deliveries ADD COLUMN intent TEXT NOT NULL DEFAULT 'deliver';
+    ALTER TABLE deliveries ADD COLUMN action TEXT NOT NULL DEFAULT 'deliver';
+    ALTER TABLE deliveries ADD COLUMN claimed_from TEXT;
+    ALTER TABLE items ADD COLUMN not_before TEXT;
+    UPDATE deliveries SET intent = 'withdraw' WHERE item_id IN
+        (SELECT item_id FROM item_state WHERE withdrawn_at IS NOT NULL);
+    DROP TRIGGER deliveries_log_attempt;
+    ALTER TABLE deliveries DROP COLUMN last_action;
+    ALTER TABLE deliveries DROP COLUMN last_outcome;
+    ALTER TABLE deliveries DROP COLUMN last_http_status;
+    ALTER TABLE deliveries DROP COLUMN last_started_at;
+    ALTER TABLE deliveries DROP COLUMN last_duration_ms;
+    ALTER TABLE deliveries DROP COLUMN log_seq;
+    """,
+)
+
+
+def ts(value: datetime | None) -> str | None:
+    """Timestamps are stored as UTC ISO strings of one fixed width, so that string
+    comparison in SQL is time comparison."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a script into statements inside one transaction (``executescript`` would
+    commit first); triggers contain semicolons, hence ``complete_statement``."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+
+
+def _marks(values: Sequence[Any]) -> str:
+    # An empty IN () is a syntax error in SQLite; NULL matches nothing.
+    return ",".join("?" for _ in values) or "NULL"
+
+
+def _chunked(values: list[Any], size: int = 500) -> list[list[Any]]:
+    # SQLite caps the number of parameters in one statement.
+    return [values[start : start + size] for start in range(0, len(values), size)]
+
+
+class SQLiteConnection:
+    """One SQLite file in WAL mode, migrated to the current schema on open. ``sync="full"``
+    fsyncs every commit (survives power loss); ``normal`` survives any process crash
+    and is much faster."""
+
+    def __init__(self, path: str | Path, *, sync: str = "normal", busy_timeout: float = 60.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise GongkaiError(
+                    f"{self.path}: the ledger has schema version {version}, newer than this "
+                    f"gongkai knows ({len(MIGRATIONS)}); upgrade gongkai"
+                )
+            for number in range(version, len(MIGRATIONS)):
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={number + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

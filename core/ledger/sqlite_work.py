@@ -1,0 +1,286 @@
+"""Work in SQLite: what is due, claims under a lease, finishing attempts, giving claims
+back, expiring dead leases, operator requeues and withdrawal."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ..errors import UnknownItem
+from ..log import scrub
+from .base import Capabilities, DeliveryRow, Step
+from .sqlite_machine import _json
+from .sqlite_rows import _RETURNING, _ROW_COLUMNS, _row
+from .sqlite_schema import _chunked, _marks, parse_ts, ts
+from .states import DONE, QUEUED, Action, Event, IllegalTransition, Intent, State, check, target
+
+#: States a claim may start from, per action (the table allows these; see states.py).
+_CLAIMABLE = {
+    Action.DELIVER: (State.PENDING, State.RETRY_WAIT, State.UNKNOWN),
+    Action.WITHDRAW: (State.PENDING, State.RETRY_WAIT),
+    Action.RECONCILE: (State.UNKNOWN,),
+    Action.POLL: (State.PUBLISHING,),
+}
+
+
+#: Only sending counts as a try of the retry schedule; looking something up does not.
+_COUNTED = frozenset({Action.DELIVER, Action.WITHDRAW})
+
+
+class ClaimWork:
+    """Mixin: the work half of :class:`SQLiteLedger` (needs ``_db``, ``_lock``,
+    ``_write`` and the :class:`~.sqlite_machine.Transitions` write path)."""
+
+    _db: sqlite3.Connection
+    _lock: threading.RLock
+
+    def due(self, now: datetime, can: Capabilities, item_ids=None) -> list[DeliveryRow]:
+        if not can.deliver:
+            return []
+        settle = sorted(can.reconcile | can.resend)
+        poll = sorted(can.poll)
+        names = sorted(can.deliver)
+        reconcile = sorted(can.reconcile)
+        # The action core takes on each row, decided in SQL (see _next_action's rules).
+        columns = _ROW_COLUMNS.replace(
+            "d.intent, d.action,",
+            "d.intent, CASE WHEN d.state = 'publishing' THEN 'poll' "
+            f"WHEN d.state = 'unknown' AND d.channel IN ({_marks(reconcile)}) THEN 'reconcile' "
+            "WHEN d.intent = 'withdraw' AND d.state <> 'unknown' THEN 'withdraw' "
+            "ELSE 'deliver' END,",
+        )
+        where = (
+            f"d.channel IN ({_marks(names)}) AND ("
+            "(d.state IN ('pending', 'retry-wait') AND "
+            "(d.next_attempt_at IS NULL OR d.next_attempt_at <= ?))"
+            " OR (d.state = 'unknown' AND d.intent = 'deliver' AND "
+            f"d.channel IN ({_marks(settle)}))"
+            f" OR (d.state = 'publishing' AND d.channel IN ({_marks(poll)})))"
+        )
+        args: list[Any] = [*reconcile, *names, ts(now), *settle, *poll]
+        found: list[DeliveryRow] = []
+        chunks = [None] if item_ids is None else _chunked(list(item_ids))
+        for chunk in chunks:
+            clause = "" if chunk is None else f" AND d.item_id IN ({_marks(chunk)})"
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT {columns} FROM deliveries d WHERE {where}{clause} "
+                    "ORDER BY d.next_attempt_at IS NOT NULL, d.next_attempt_at, d.item_id, "
+                    "d.channel",
+                    (*args, *(chunk or ())),
+                ).fetchall()
+            found.extend(_row(r) for r in rows)
+        return found
+
+    def claim_many(self, rows, owner, now, lease_until) -> list[DeliveryRow]:
+        claimed: list[DeliveryRow] = []
+        with self._write() as db:
+            for row in rows:
+                action = Action(row.action)
+                if row.state not in _CLAIMABLE[action]:
+                    raise IllegalTransition(
+                        row.item_id, row.channel, row.state, Event.CLAIMED, State.IN_FLIGHT
+                    )
+                check(row.item_id, row.channel, row.state, Event.CLAIMED, State.IN_FLIGHT)
+                intent = Intent.WITHDRAW if action is Action.WITHDRAW else Intent.DELIVER
+                due = ""
+                args: list[Any] = []
+                if row.state in QUEUED:
+                    due = " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+                    args.append(ts(now))
+                got = db.execute(
+                    "UPDATE deliveries SET state = 'in-flight', lease_owner = ?, lease_until = ?, "
+                    "claimed_from = state, action = ?, attempts = attempts + ?, updated_at = ? "
+                    "WHERE item_id = ? AND channel = ? AND state = ? AND intent = ?"
+                    f"{due} RETURNING {_RETURNING}",
+                    (
+                        owner,
+                        ts(lease_until),
+                        str(action),
+                        1 if action in _COUNTED else 0,
+                        ts(now),
+                        row.item_id,
+                        row.channel,
+                        row.state,
+                        str(intent),
+                        *args,
+                    ),
+                ).fetchall()
+                if got:
+                    # Report the row as it was claimed: tries before this one.
+                    values = list(got[0])
+                    values[8] -= 1 if action in _COUNTED else 0
+                    claimed.append(_row(values))
+        return claimed
+
+    def finish_many(self, entries) -> list[State | None]:
+        results: list[State | None] = []
+        with self._write() as db:
+            for item_id, channel, owner, edition, step, now in entries:
+                facts = self._facts(db, item_id, channel)
+                if (
+                    facts is None
+                    or facts.state != State.IN_FLIGHT
+                    or facts.lease_owner != owner
+                    or facts.edition != edition
+                ):
+                    # The lease was lost (the delivery was presumed dead meanwhile): the
+                    # row belongs to someone else now, but what happened is still logged.
+                    self._log(db, item_id, channel, edition, step, str(step.event), now)
+                    results.append(None)
+                    continue
+                receipt_status = (step.receipt or {}).get("status")
+                after = target(step.event, action=facts.action, receipt_status=receipt_status)
+                sets: dict[str, Any] = {
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "claimed_from": None,
+                    "last_error": scrub(step.error) if step.error else None,
+                    "next_attempt_at": ts(step.next_attempt_at),
+                }
+                if step.receipt is not None:
+                    sets["receipt"] = _json(step.receipt)
+                if after in DONE:
+                    sets.update(delivered_edition=edition, checkpoint=None)
+                if after == State.PENDING:
+                    sets["attempts"] = 0
+                moved = self._move(
+                    db, item_id, channel, facts, step.event, after, now, sets=sets, log=step
+                )
+                results.append(State(moved.state))
+        return results
+
+    def release(self, pairs, owner, now) -> None:
+        # Undo the claim exactly: nothing was sent, so nothing is logged.
+        with self._write() as db:
+            for item_id, channel in pairs:
+                facts = self._facts(db, item_id, channel)
+                if facts is None or facts.state != State.IN_FLIGHT or facts.lease_owner != owner:
+                    continue
+                counted = 1 if facts.action in _COUNTED else 0
+                self._move(
+                    db,
+                    item_id,
+                    channel,
+                    facts,
+                    Event.RELEASED,
+                    target(Event.RELEASED, claimed_from=facts.claimed_from),
+                    now,
+                    sets={
+                        "lease_owner": None,
+                        "lease_until": None,
+                        "claimed_from": None,
+                        "attempts": facts.attempts - counted,
+                    },
+                )
+
+    def save_checkpoint(self, item_id, channel, owner, data) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE deliveries SET checkpoint = ? WHERE item_id = ? AND channel = ? "
+                "AND lease_owner = ?",
+                (json.dumps(data, ensure_ascii=False), item_id, channel, owner),
+            )
+
+    def expire_leases(self, now: datetime, owner_alive: Callable[[str], bool]):
+        with self._lock:
+            # Cheap read first: most runs find nothing in flight and take no write lock.
+            if not self._db.execute(
+                "SELECT 1 FROM deliveries WHERE state = 'in-flight' LIMIT 1"
+            ).fetchone():
+                return []
+        expired = []
+        with self._write() as db:
+            rows = db.execute(
+                f"SELECT {_ROW_COLUMNS}, d.lease_until FROM deliveries d "
+                "WHERE d.state = 'in-flight'"
+            ).fetchall()
+            for values in rows:
+                row = _row(values)
+                lease_until = parse_ts(values[-1])
+                if lease_until and lease_until > now and owner_alive(row.lease_owner or ""):
+                    continue
+                why = "lease expired" if lease_until and lease_until <= now else "process gone"
+                facts = self._facts(db, row.item_id, row.channel)
+                assert facts is not None
+                after = target(Event.LEASE_EXPIRED, action=facts.action)
+                self._move(
+                    db,
+                    row.item_id,
+                    row.channel,
+                    facts,
+                    Event.LEASE_EXPIRED,
+                    after,
+                    now,
+                    sets={
+                        "lease_owner": None,
+                        "lease_until": None,
+                        "claimed_from": None,
+                        "last_error": f"{facts.action} interrupted: {why}",
+                    },
+                    log=Step(
+                        Event.LEASE_EXPIRED,
+                        action=facts.action,
+                        started_at=row.updated_at,
+                        error=f"{why} (owner {row.lease_owner})",
+                    ),
+                )
+                expired.append(row)
+        return expired
+
+    def requeue(self, item_id, channel, states, now, note) -> bool:
+        with self._write() as db:
+            facts = self._facts(db, item_id, channel)
+            if facts is None or facts.state not in states:
+                return False
+            self._move(
+                db,
+                item_id,
+                channel,
+                facts,
+                Event.REQUEUED,
+                target(Event.REQUEUED),
+                now,
+                sets={"attempts": 0, "next_attempt_at": None, "last_error": None},
+                log=Step(Event.REQUEUED, action=Event.REQUEUED, note=note),
+            )
+            return True
+
+    def request_withdraw(self, item_id, reason, now) -> list[DeliveryRow]:
+        with self._write() as db:
+            known = db.execute(
+                "SELECT withdrawn_at FROM item_state WHERE item_id = ?", (item_id,)
+            ).fetchone()
+            if known is None:
+                raise UnknownItem(f"the ledger has no item '{item_id}'")
+            if known[0] is None:
+                db.execute(
+                    "UPDATE item_state SET withdrawn_at = ?, withdraw_reason = ? WHERE item_id = ?",
+                    (ts(now), reason, item_id),
+                )
+            channels = [
+                c
+                for (c,) in db.execute(
+                    "SELECT channel FROM deliveries WHERE item_id = ? AND intent = 'deliver'",
+                    (item_id,),
+                )
+            ]
+            for channel in channels:
+                db.execute(
+                    "UPDATE deliveries SET intent = 'withdraw' WHERE item_id = ? AND channel = ?",
+                    (item_id, channel),
+                )
+                facts = self._facts(db, item_id, channel)
+                assert facts is not None
+                if facts.state == State.IN_FLIGHT:
+                    # Its owner learns the new intent when the attempt finishes.
+                    check(item_id, channel, facts.state, Event.WITHDRAW_REQUESTED, State.IN_FLIGHT)
+                    step = Step(Event.WITHDRAW_REQUESTED, action=Event.WITHDRAW_REQUESTED)
+                    self._log(db, item_id, channel, facts.edition, step, State.IN_FLIGHT, now)
+                else:
+                    self._follow_on(db, item_id, channel, facts, now)
+        return self.rows(item_id=item_id)
