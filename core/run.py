@@ -169,6 +169,8 @@ class Run:
         rows = self.ledger.due(self.clock(), self.can, item_ids)
         if channel is not None:
             rows = [r for r in rows if r.channel == channel]
+        if not again:
+            rows = scheduler.unseen(rows)
         claims = self.path.batch_claims(rows)
         tasks = []
         for row in rows:

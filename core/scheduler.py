@@ -60,7 +60,7 @@ class Scheduler:
         self.monotonic = monotonic
         self.progress = progress
         self.queues: dict[str, deque[Task]] = {name: deque() for name in caps}
-        self.seen: set[tuple] = set()
+        self.seen: set[tuple[str, str]] = set()
         self.size = 0
         self.done = 0
         self.running: dict[str, int] = dict.fromkeys(caps, 0)
@@ -82,18 +82,25 @@ class Scheduler:
             self._spawn()
 
     def add(self, tasks: Iterable[Task], *, again: bool = False) -> None:
-        """Queue tasks. A row already queued this run is skipped unless ``again``
-        (a follow-up: its state or edition moved on since)."""
+        """Queue tasks. A delivery already queued this run is skipped unless ``again``
+        (a follow-up: the state machine queued it anew). Without that rule a lookup
+        would run straight after the timeout it is meant to settle, before the remote
+        could show what it received."""
         with self.lock:
             for task in tasks:
                 row = task.row
-                key = (row.item_id, row.channel, row.state, row.edition, row.action)
+                key = (row.item_id, row.channel)
                 if key in self.seen and not again:
                     continue
                 self.seen.add(key)
                 self.queues[row.channel].append(task)
                 self.size += 1
             self.work_ready.notify_all()
+
+    def unseen(self, rows: Iterable[DeliveryRow]) -> list[DeliveryRow]:
+        """The rows not queued yet in this run (filter before claiming them)."""
+        with self.lock:
+            return [r for r in rows if (r.item_id, r.channel) not in self.seen]
 
     def pause(self, name: str) -> None:
         with self.lock:

@@ -79,4 +79,7 @@ def make_publisher(tmp_path, clock, sleeper, script):
 
     yield build
     for publisher in made:
+        # After any run that returned, no delivery is left in flight (issue 5).
+        stuck = [r for r in publisher.ledger.rows(states=("in-flight",)) if r.lease_owner]
         publisher.close()
+        assert not stuck, f"rows left in flight after the test: {stuck}"

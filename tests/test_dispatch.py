@@ -437,3 +437,38 @@ def test_library_prints_nothing_and_never_exits(make_publisher, item_factory, sc
     )
     assert result.exit_code == 2 and result.failed and result.problems
     assert capfd.readouterr() == ("", "")
+
+
+def test_a_failing_check_pauses_its_channel_for_the_run(tmp_path, clock, sleeper, item_factory):
+    from gongkai.config import settings_from_dict
+    from support.fakes import Script
+
+    broken, fine = Script(), Script()
+    checks = []
+
+    def failing_check(self):
+        checks.append(self.name)
+        raise PermissionError("app secret refused")
+
+    plugins = [recording_plugin(broken, name="broken"), recording_plugin(fine, name="fine")]
+    broken_cls = plugins[0].gongkai_register_channels()[0]
+    broken_cls.check = failing_check
+    settings = settings_from_dict(
+        {
+            "gongkai": {"state_dir": str(tmp_path / "s")},
+            "channels": {"broken": {"every_item": True}, "fine": {"every_item": True}},
+        }
+    )
+    with Publisher(
+        settings, clock=clock, sleep=sleeper, plugins=plugins, load_entry_points=False
+    ) as publisher:
+        assert publisher.check_channels() == {"broken": "app secret refused", "fine": None}
+        result = publisher.publish([item_factory(id=f"c-{n}") for n in range(3)])
+        paused = [o for o in result.outcomes if o.channel == "broken"]
+        assert {o.status for o in paused} == {"paused"}
+        assert "check failed" in paused[0].detail and "app secret refused" in paused[0].detail
+        assert broken.sent == [] and len(fine.sent) == 3
+        # Checked once per run, not once per delivery; nothing left claimed.
+        assert checks == ["broken", "broken"]
+        assert {r.state for r in publisher.status() if r.channel == "broken"} == {"pending"}
+        assert result.exit_code == 1

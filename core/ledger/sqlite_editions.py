@@ -26,13 +26,13 @@ class RecordEditions:
     ) -> dict[str, str]:
         found: dict[str, str] = {}
         ids = [item_id for item_id, _ in wanted]
-        with self._lock:
+        with self._read() as db:
             # Most items have their number already: read them all without the write lock.
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" for _ in chunk)
                 found.update(
-                    self._db.execute(
+                    db.execute(
                         f"SELECT item_id, index_number FROM item_state WHERE item_id IN ({marks}) "
                         "AND index_number IS NOT NULL",
                         chunk,
@@ -145,15 +145,15 @@ class RecordEditions:
         return "update" if was in DONE else "superseded"
 
     def edition(self, item_id: str, edition: int | None = None):
-        with self._lock:
+        with self._read() as db:
             if edition is None:
-                found = self._db.execute(
+                found = db.execute(
                     "SELECT payload, edition, content_hash FROM items WHERE item_id = ? "
                     "ORDER BY edition DESC LIMIT 1",
                     (item_id,),
                 ).fetchone()
             else:
-                found = self._db.execute(
+                found = db.execute(
                     "SELECT payload, edition, content_hash FROM items "
                     "WHERE item_id = ? AND edition = ?",
                     (item_id, edition),

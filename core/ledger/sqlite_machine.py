@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +17,12 @@ from .sqlite_schema import ts
 from .states import Action, Event, State, check, follow_on, target
 
 #: What the state machine needs to know about a row to move it.
-_FACTS = (
-    "SELECT d.state, d.edition, d.intent, d.action, d.delivered_edition, d.claimed_from, "
-    "d.lease_owner, COALESCE(s.latest_edition, d.edition), d.attempts FROM deliveries d "
-    "LEFT JOIN item_state s ON s.item_id = d.item_id WHERE d.item_id = ? AND d.channel = ?"
+_FACT_COLUMNS = (
+    "state, edition, intent, action, delivered_edition, claimed_from, lease_owner, "
+    "COALESCE((SELECT latest_edition FROM item_state s WHERE s.item_id = deliveries.item_id), "
+    "edition), attempts"
 )
+_FACTS = f"SELECT {_FACT_COLUMNS} FROM deliveries WHERE item_id = ? AND channel = ?"
 
 
 def _json(value: Any) -> str | None:
@@ -45,9 +46,6 @@ class _Facts:
     attempts: int
 
 
-_FACT_FIELDS = frozenset(f.name for f in fields(_Facts))
-
-
 class Transitions:
     """Mixin: the one write path for delivery rows and the attempt log."""
 
@@ -60,31 +58,42 @@ class Transitions:
         db: sqlite3.Connection,
         item_id: str,
         channel: str,
-        facts: _Facts,
+        facts: _Facts | None,
         event: Event,
         after: State,
         now: datetime,
         *,
         sets: dict[str, Any] | None = None,
         log: Step | None = None,
-    ) -> _Facts:
-        """Check ``facts.state --event--> after`` against the table, write it with the
-        extra column values ``sets``, log it (``log`` describes the attempt; None logs
-        a plain transition), then make the follow-on moves the table implies."""
-        check(item_id, channel, facts.state, event, after)
+        expect: dict[str, Any] | None = None,
+    ) -> _Facts | None:
+        """Check ``before --event--> after`` against the table, write it with the extra
+        column values ``sets``, log it (``log`` describes the attempt; None logs a plain
+        transition), then make the follow-on moves the table implies.
+
+        ``facts`` is the row as read in this transaction. Instead, ``expect`` names
+        column values the row must still have (state, lease owner, edition): the check
+        and the write are then one statement, and None means the row had moved on.
+        """
+        expect = expect or {}
+        before = facts.state if facts is not None else expect["state"]
+        check(item_id, channel, before, event, after)
         columns = {"state": str(after), "updated_at": ts(now), **(sets or {})}
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        db.execute(
-            f"UPDATE deliveries SET {assignments} WHERE item_id = ? AND channel = ?",
-            (*columns.values(), item_id, channel),
-        )
+        guard = "".join(f" AND {name} = ?" for name in expect)
+        found = db.execute(
+            f"UPDATE deliveries SET {assignments} WHERE item_id = ? AND channel = ?{guard} "
+            f"RETURNING {_FACT_COLUMNS}",
+            (*columns.values(), item_id, channel, *expect.values()),
+        ).fetchone()
+        if found is None:
+            return None
+        edition = facts.edition if facts is not None else expect.get("edition", found[1])
         if log is not None:
-            self._log(db, item_id, channel, facts.edition, log, str(after), now)
+            self._log(db, item_id, channel, edition, log, str(after), now)
         elif event not in (Event.CLAIMED, Event.RELEASED, Event.PLANNED):
-            self._log(db, item_id, channel, facts.edition, Step(event, action=event), after, now)
-        # What the row now is, without reading it back: the columns just written.
-        known = {k: v for k, v in columns.items() if k in _FACT_FIELDS}
-        return self._follow_on(db, item_id, channel, replace(facts, **known), now)
+            self._log(db, item_id, channel, edition, Step(event, action=event), after, now)
+        return self._follow_on(db, item_id, channel, _Facts(*found), now)
 
     def _follow_on(
         self, db: sqlite3.Connection, item_id: str, channel: str, facts: _Facts, now: datetime
@@ -114,7 +123,9 @@ class Transitions:
             )
         elif event is Event.WITHDRAW_REQUESTED:
             sets["action"] = str(Action.WITHDRAW)
-        return self._move(db, item_id, channel, facts, event, target(event), now, sets=sets)
+        moved = self._move(db, item_id, channel, facts, event, target(event), now, sets=sets)
+        assert moved is not None  # the row was read in this transaction
+        return moved
 
     def _log(
         self,

@@ -66,8 +66,8 @@ class ReadRows:
         return self._select(states, None if item_id is None else [item_id])
 
     def row(self, item_id: str, channel: str) -> DeliveryRow | None:
-        with self._lock:
-            found = self._db.execute(
+        with self._read() as db:
+            found = db.execute(
                 f"SELECT {_ROW_COLUMNS} FROM deliveries d WHERE d.item_id = ? AND d.channel = ?",
                 (item_id, channel),
             ).fetchone()
@@ -82,16 +82,16 @@ class ReadRows:
             clauses.append(f"d.state IN ({_marks(states)})")
             args.extend(states)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._lock:
-            found = self._db.execute(
+        with self._read() as db:
+            found = db.execute(
                 f"SELECT {_ROW_COLUMNS} FROM deliveries d {where} ORDER BY d.item_id, d.channel",
                 args,
             ).fetchall()
         return [_row(r) for r in found]
 
     def current(self, item_id: str, channel: str) -> tuple[str, int] | None:
-        with self._lock:
-            found = self._db.execute(
+        with self._read() as db:
+            found = db.execute(
                 "SELECT d.intent, COALESCE(s.latest_edition, d.edition) FROM deliveries d "
                 "LEFT JOIN item_state s ON s.item_id = d.item_id "
                 "WHERE d.item_id = ? AND d.channel = ?",
@@ -102,9 +102,9 @@ class ReadRows:
     def latest_editions(self, item_ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         for chunk in _chunked(list(item_ids)):
-            with self._lock:
+            with self._read() as db:
                 found.update(
-                    self._db.execute(
+                    db.execute(
                         "SELECT item_id, latest_edition FROM item_state "
                         f"WHERE item_id IN ({_marks(chunk)})",
                         chunk,
@@ -114,8 +114,8 @@ class ReadRows:
 
     def counts(self, states: Iterable[str]) -> dict[str, int]:
         wanted = [str(s) for s in states]
-        with self._lock:
-            found = self._db.execute(
+        with self._read() as db:
+            found = db.execute(
                 f"SELECT state, count(*) FROM deliveries WHERE state IN ({_marks(wanted)}) "
                 "GROUP BY state",
                 wanted,
@@ -131,8 +131,8 @@ class ReadRows:
         if channel:
             query += " AND channel = ?"
             args.append(channel)
-        with self._lock:
-            found = self._db.execute(query + " ORDER BY id", args).fetchall()
+        with self._read() as db:
+            found = db.execute(query + " ORDER BY id", args).fetchall()
         return [
             AttemptRecord(
                 item_id=r[0],
@@ -150,8 +150,8 @@ class ReadRows:
         ]
 
     def withdrawal(self, item_id: str) -> tuple[datetime, str] | None:
-        with self._lock:
-            found = self._db.execute(
+        with self._read() as db:
+            found = db.execute(
                 "SELECT withdrawn_at, withdraw_reason FROM item_state WHERE item_id = ?",
                 (item_id,),
             ).fetchone()

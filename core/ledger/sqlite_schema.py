@@ -8,6 +8,7 @@ a process behind a lock; SQLite serialises writers anyway.
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -160,14 +161,35 @@ class SQLiteConnection:
     def __init__(self, path: str | Path, *, sync: str = "normal", busy_timeout: float = 60.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
-        )
+        # Reads use a pool of their own connections: in WAL a reader never waits for a
+        # writer, so a worker checking its claim is not held up by a long ingest.
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._db = self._connect()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout
+        )
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one read. Each statement is its own read transaction and
+        sees everything committed before it started."""
+        try:
+            db = self._readers.get_nowait()
+        except queue.Empty:
+            db = self._connect()
+            db.execute("PRAGMA query_only=ON")
+        try:
+            yield db
+        finally:
+            self._readers.put(db)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -202,3 +224,8 @@ class SQLiteConnection:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        while True:
+            try:
+                self._readers.get_nowait().close()
+            except queue.Empty:
+                break

@@ -66,8 +66,8 @@ class ClaimWork:
         chunks = [None] if item_ids is None else _chunked(list(item_ids))
         for chunk in chunks:
             clause = "" if chunk is None else f" AND d.item_id IN ({_marks(chunk)})"
-            with self._lock:
-                rows = self._db.execute(
+            with self._read() as db:
+                rows = db.execute(
                     f"SELECT {columns} FROM deliveries d WHERE {where}{clause} "
                     "ORDER BY d.next_attempt_at IS NOT NULL, d.next_attempt_at, d.item_id, "
                     "d.channel",
@@ -121,20 +121,8 @@ class ClaimWork:
         results: list[State | None] = []
         with self._write() as db:
             for item_id, channel, owner, edition, step, now in entries:
-                facts = self._facts(db, item_id, channel)
-                if (
-                    facts is None
-                    or facts.state != State.IN_FLIGHT
-                    or facts.lease_owner != owner
-                    or facts.edition != edition
-                ):
-                    # The lease was lost (the delivery was presumed dead meanwhile): the
-                    # row belongs to someone else now, but what happened is still logged.
-                    self._log(db, item_id, channel, edition, step, str(step.event), now)
-                    results.append(None)
-                    continue
                 receipt_status = (step.receipt or {}).get("status")
-                after = target(step.event, action=facts.action, receipt_status=receipt_status)
+                after = target(step.event, action=step.action, receipt_status=receipt_status)
                 sets: dict[str, Any] = {
                     "lease_owner": None,
                     "lease_until": None,
@@ -148,10 +136,30 @@ class ClaimWork:
                     sets.update(delivered_edition=edition, checkpoint=None)
                 if after == State.PENDING:
                     sets["attempts"] = 0
+                # Only the claim's holder, for the edition and action it claimed.
+                held = {
+                    "state": State.IN_FLIGHT,
+                    "lease_owner": owner,
+                    "edition": edition,
+                    "action": str(step.action),
+                }
                 moved = self._move(
-                    db, item_id, channel, facts, step.event, after, now, sets=sets, log=step
+                    db,
+                    item_id,
+                    channel,
+                    None,
+                    step.event,
+                    after,
+                    now,
+                    sets=sets,
+                    log=step,
+                    expect=held,
                 )
-                results.append(State(moved.state))
+                if moved is None:
+                    # The lease was lost (the delivery was presumed dead meanwhile): the
+                    # row belongs to someone else now, but what happened is still logged.
+                    self._log(db, item_id, channel, edition, step, str(step.event), now)
+                results.append(State(moved.state) if moved is not None else None)
         return results
 
     def release(self, pairs, owner, now) -> None:
@@ -187,9 +195,9 @@ class ClaimWork:
             )
 
     def expire_leases(self, now: datetime, owner_alive: Callable[[str], bool]):
-        with self._lock:
+        with self._read() as db:
             # Cheap read first: most runs find nothing in flight and take no write lock.
-            if not self._db.execute(
+            if not db.execute(
                 "SELECT 1 FROM deliveries WHERE state = 'in-flight' LIMIT 1"
             ).fetchone():
                 return []
