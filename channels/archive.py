@@ -25,6 +25,7 @@ from gongkai.channel import Channel, PreparedItem, Receipt, Rendition
 from gongkai.errors import PermanentError, TransientError
 from gongkai.fileio import write_atomic
 from gongkai.item import CST, canonical_json, sha256_file
+from gongkai.ledger import AttemptRecord
 from gongkai.plugins.hookspecs import hookimpl
 
 
@@ -106,7 +107,7 @@ class ArchiveChannel(Channel):
         )
         return receipt.model_copy(update={"status": "withdrawn"})
 
-    def reconcile(self, item: PreparedItem, attempt: dict) -> Receipt | None:
+    def reconcile(self, item: PreparedItem, attempt: AttemptRecord) -> Receipt | None:
         folder = self.resumed().get("dir")
         if folder and (Path(folder) / "item.json").is_file():
             written = json.loads((Path(folder) / "item.json").read_text("utf-8"))

@@ -172,9 +172,13 @@ class ActionPath:
         )
         progress = DeliveryProgress(
             saved=dict(claimed.checkpoint),
-            save=lambda data: self.ledger.save_checkpoint(
-                claimed.item_id, channel.name, self.owner, data
-            ),
+            save=(
+                lambda data: self.ledger.save_checkpoint(
+                    claimed.item_id, channel.name, self.owner, data
+                )
+            )
+            if action == Action.DELIVER
+            else None,
         )
         token = bind_progress(progress)
         started = self.clock()

@@ -93,7 +93,8 @@ class DeliveryProgress:
     """Per-delivery scratch space that core persists, for two-step creates."""
 
     saved: dict[str, Any] = field(default_factory=dict)
-    save: Callable[[dict[str, Any]], None] = lambda data: None
+    #: None outside ``deliver``: other actions may read the checkpoint, not write it.
+    save: Callable[[dict[str, Any]], None] | None = lambda data: None
 
 
 _progress: contextvars.ContextVar[DeliveryProgress | None] = contextvars.ContextVar(
@@ -192,7 +193,7 @@ class Channel:
         resumes instead of creating twice (WeChat: save the draft's media_id before
         submitting it)."""
         progress = _progress.get()
-        if progress is None:
+        if progress is None or progress.save is None:
             raise ChannelContractError(
                 f"channel '{self.name}' called checkpoint() outside a delivery; call it "
                 "only from deliver(), where core can persist it"

@@ -22,6 +22,7 @@ from .errors import (
     ItemRejected,
     PluginError,
     UnknownItem,
+    UsageError,
 )
 from .log import scrub
 
@@ -162,6 +163,9 @@ def cmd_status(args) -> int:
             "url": (r.receipt or {}).get("url"),
             "artifact": (r.receipt or {}).get("artifact"),
             "title": r.title,
+            "intent": r.intent,
+            "action": r.action,
+            "latest_edition": r.latest_edition,
         }
         for r in rows
     ]
@@ -341,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(level=logging.DEBUG if args.verbose else quiet)
     try:
         return args.func(args)
-    except (ConfigError, PluginError, UnknownItem, ItemRejected) as exc:
+    except (ConfigError, PluginError, UnknownItem, ItemRejected, UsageError) as exc:
         print(f"error: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except GongkaiError as exc:

@@ -139,5 +139,9 @@ class ItemRejected(GongkaiError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class UsageError(GongkaiError):
+    """A verb was called with arguments it cannot use; the message says which."""
+
+
 class UnknownItem(GongkaiError):
     """An item id was named that the ledger has never seen."""

@@ -17,7 +17,7 @@ from .attempt import ActiveChannel
 from .catalogue import Catalogue
 from .channel import ChannelContext, PreparedItem, Rendition
 from .config import Settings, build_channel_settings, load_settings
-from .errors import ConfigError, ItemRejected, UnknownItem
+from .errors import ConfigError, ItemRejected, UnknownItem, UsageError
 from .intake import Intake
 from .item import Item, content_hash
 from .ledger import DeliveryRow, Ledger, SQLiteLedger
@@ -240,7 +240,7 @@ class Publisher:
         errors); one that fails is retried by later runs. A delivery that another
         process is sending at this moment is taken down as soon as it ends."""
         if not reason.strip():
-            raise ValueError("a withdrawal needs a reason; it is recorded and shown")
+            raise UsageError("a withdrawal needs a reason (--reason); it is recorded and shown")
         if not self.ledger.rows(item_id=item_id):
             raise UnknownItem(f"the ledger has no item '{item_id}'; check the id (gongkai status)")
         return self.run().withdraw(item_id, reason, RunResult())

@@ -58,7 +58,13 @@ def run(answer, action="deliver", guarantee="none", attempts=1, sent=True, updat
         ("yes", "deliver", "none", Event.OUTCOME_UNKNOWN, "unknown"),
         (Receipt(status="withdrawn"), "deliver", "none", Event.OUTCOME_UNKNOWN, "unknown"),
         # withdraw: a take-down may always be repeated
-        (DELIVERED.model_copy(update={"status": "withdrawn"}), "withdraw", "none", Event.WITHDRAWN, "withdrawn"),
+        (
+            DELIVERED.model_copy(update={"status": "withdrawn"}),
+            "withdraw",
+            "none",
+            Event.WITHDRAWN,
+            "withdrawn",
+        ),
         (OutcomeUnknown("timeout"), "withdraw", "none", Event.DEFERRED, "retry-wait"),
         (OSError("disk"), "withdraw", "none", Event.DEFERRED, "retry-wait"),
         (PermanentError("403"), "withdraw", "none", Event.FAILED, "failed"),

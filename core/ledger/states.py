@@ -211,8 +211,14 @@ def follow_on(
 
 def markdown_table() -> str:
     """The transition table as Markdown, for docs/ledger.md."""
+    order = {state: n for n, state in enumerate(State)}
+    events = {event: n for n, event in enumerate(Event)}
+    rows = sorted(
+        TRANSITIONS.items(),
+        key=lambda kv: (-1 if kv[0][0] is None else order[kv[0][0]], events[kv[0][1]]),
+    )
     lines = ["| from | event | to |", "|---|---|---|"]
-    for (before, event), targets in TRANSITIONS.items():
-        after = ", ".join(f"`{t}`" for t in sorted(targets))
+    for (before, event), targets in rows:
+        after = ", ".join(f"`{t}`" for t in sorted(targets, key=order.__getitem__))
         lines.append(f"| {f'`{before}`' if before else '(new row)'} | {event} | {after} |")
     return "\n".join(lines)
