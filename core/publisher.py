@@ -118,8 +118,7 @@ class Publisher:
             pm=self.pm,
             channels=self.channels,
             ledger=self.ledger,
-            catalogue=self.catalogue,
-            calendar=self.calendar,
+            intake=self.intake(),
             clock=self.clock,
             sleep=self.sleep,
         )

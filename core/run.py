@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from .attempt import ActionPath, ActiveChannel, Attempted
-from .catalogue import Catalogue
 from .config import Settings
 from .intake import Intake
 from .item import CST
@@ -26,7 +25,6 @@ from .loader import LoadedItem
 from .results import DeliveryOutcome, RunResult
 from .scheduler import Scheduler, Task
 from .settle import backlog, capabilities, expire
-from .workdays import WorkCalendar
 
 #: How often one delivery may be queued again within a run (newer edition, absent on
 #: reconcile, a given-back claim) before the rest is left to the next run.
@@ -45,8 +43,7 @@ class Run:
         pm,
         channels: Mapping[str, ActiveChannel],
         ledger: Ledger,
-        catalogue: Catalogue,
-        calendar: WorkCalendar,
+        intake: Intake,
         clock: Callable[[], datetime],
         sleep: Callable[[float], None],
         monotonic: Callable[[], float] = time.monotonic,
@@ -57,15 +54,7 @@ class Run:
         self.clock = clock
         self.monotonic = monotonic
         self.owner = new_owner()
-        self.intake = Intake(
-            settings=settings,
-            pm=pm,
-            channels={name: active.settings for name, active in channels.items()},
-            ledger=ledger,
-            catalogue=catalogue,
-            calendar=calendar,
-            clock=clock,
-        )
+        self.intake = intake
         self.path = ActionPath(
             channels=channels,
             ledger=ledger,

@@ -123,13 +123,18 @@ def killed_mid_delivery(tmp_path, recorder, url, item_id):
     config = postbox_config(tmp_path, url)
     items = write_items(tmp_path / "items", [item_id])
     proc = start("publish", str(items), config=config)
+    kill_once(proc, recorder.received_blocked, recorder.release, "the blocked request")
+    return config, items
+
+
+def kill_once(proc, arrived, release, what):
+    """SIGKILL ``proc`` once the server holds its request, then let the server go on."""
     try:
-        assert recorder.received_blocked.wait(WAIT), "the blocked request never arrived"
+        assert arrived.wait(WAIT), f"{what} never arrived"
         sigkill(proc)
     finally:
         stop(proc)
-        recorder.release.set()
-    return config, items
+        release.set()
 
 
 # --- 1. the newest edition wins ----------------------------------------------------------
@@ -271,12 +276,7 @@ def test_interrupted_take_down_is_retried_not_reposted(tmp_path, remote):
 
     recorder.block_delete = {item_id}
     proc = start("withdraw", item_id, "--reason", "信息有误，撤回", config=config)
-    try:
-        assert recorder.received_blocked_delete.wait(WAIT), "the DELETE never arrived"
-        sigkill(proc)
-    finally:
-        stop(proc)
-        recorder.release_delete.set()
+    kill_once(proc, recorder.received_blocked_delete, recorder.release_delete, "the DELETE")
 
     run("publish", str(items), config=config)
 
