@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gongkai.plugins.manager import describe_channels
+
 from . import __version__
+from .config import load_settings
 from .errors import (
     ConfigError,
     GongkaiError,
@@ -24,7 +28,10 @@ from .errors import (
     UnknownItem,
     UsageError,
 )
-from .log import scrub
+from .item import CST
+from .loader import load_paths
+from .log import configure, scrub
+from .publisher import Publisher
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -70,8 +77,6 @@ def _short(path: str | None) -> str:
 
 def _local(when) -> str:
     """Operators read Beijing time."""
-    from .item import CST
-
     return when.astimezone(CST).strftime("%Y-%m-%d %H:%M") if when else ""
 
 
@@ -107,8 +112,6 @@ class _Bar:
 
 
 def _publisher(args):
-    from .publisher import Publisher
-
     return Publisher.from_config(args.config, strict=args.strict or None)
 
 
@@ -195,10 +198,6 @@ def cmd_status(args) -> int:
 
 
 def cmd_channels(args) -> int:
-    from gongkai.plugins.manager import describe_channels
-
-    from .config import load_settings
-
     settings = load_settings(args.config)
     data = describe_channels(settings, strict=args.strict)
     keys = ["name", "plugin", "mode", "guarantee", "configured"]
@@ -232,8 +231,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from .loader import load_paths
-
     with _publisher(args) as publisher:
         target: Any = args.item
         if Path(args.item).is_file():
@@ -333,9 +330,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import logging
-
-    from .log import configure
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -28,6 +28,8 @@ import requests
 import responses
 from pydantic import SecretStr, ValidationError
 
+from gongkai.plugins.manager import contract_problem
+
 from .channel import (
     Channel,
     ChannelContext,
@@ -102,8 +104,6 @@ class ChannelContract:
     # --- the contract -----------------------------------------------------------------
 
     def test_class_attributes(self):
-        from gongkai.plugins.manager import contract_problem
-
         assert contract_problem(self.channel_class) is None
 
     def test_config_rejects_unknown_keys(self):
