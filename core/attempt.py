@@ -80,6 +80,8 @@ class ActionPath:
         self.lease_seconds = lease_seconds
         self._finishes: list[tuple] = []
         self._requeued: list[tuple[str, str]] = []
+        #: The claim each running action holds, for abandon() to finish exactly it.
+        self._holding: dict[tuple[str, str], DeliveryRow] = {}
         self._finishes_lock = threading.Lock()
         self._checks: dict[str, str | None] = {}
         self._check_locks = {name: threading.Lock() for name in channels}
@@ -130,7 +132,7 @@ class ActionPath:
         if problem is not None:
             pause(row.channel)
             if claimed is not None:
-                self.ledger.release([(row.item_id, row.channel)], self.owner, self.clock())
+                self.ledger.release([claimed], self.clock())
             return Attempted(
                 DeliveryOutcome(row.item_id, row.channel, "paused", row.edition, problem)
             )
@@ -148,12 +150,19 @@ class ActionPath:
                     )
                 )
         elif not self._still_wanted(claimed):
-            self.ledger.release([(row.item_id, row.channel)], self.owner, self.clock())
+            self.ledger.release([claimed], self.clock())
             return Attempted(None, follow_up=True)
+        key = (claimed.item_id, claimed.channel)
+        with self._finishes_lock:
+            self._holding[key] = claimed
         try:
             return self._attempt(claimed, active, pause)
         except Exception as exc:  # noqa: BLE001 - gongkai or the ledger itself failed
             return self._internal_error(claimed, exc)
+        finally:
+            with self._finishes_lock:
+                if self._holding.get(key) is claimed:
+                    del self._holding[key]
 
     def _attempt(
         self, claimed: DeliveryRow, active: ActiveChannel, pause: Callable[[str], None]
@@ -174,7 +183,7 @@ class ActionPath:
             saved=dict(claimed.checkpoint),
             save=(
                 lambda data: self.ledger.save_checkpoint(
-                    claimed.item_id, channel.name, self.owner, data
+                    claimed.item_id, channel.name, claimed.lease_owner, data
                 )
             )
             if action == Action.DELIVER
@@ -284,8 +293,16 @@ class ActionPath:
             http_status=getattr(answer, "http_status", None),
             next_attempt_at=decision.next_attempt_at,
             started_at=started,
+            uncertain=decision.uncertain,
         )
-        entry = (claimed.item_id, channel.name, self.owner, claimed.edition, step, self.clock())
+        entry = (
+            claimed.item_id,
+            channel.name,
+            claimed.lease_owner,
+            claimed.edition,
+            step,
+            self.clock(),
+        )
         if (
             action == Action.DELIVER
             and decision.event is Event.SUCCEEDED
@@ -324,18 +341,21 @@ class ActionPath:
         that means depends on the action, exactly as if the call had timed out."""
         active = self.channels[row.channel]
         exc = OutcomeUnknown(f"no answer within delivery_timeout ({timeout:g} s)")
-        claimed = self.ledger.row(row.item_id, row.channel) or row
+        with self._finishes_lock:
+            claimed = self._holding.pop((row.item_id, row.channel), None)
+        if claimed is None:  # it hung before its claim: nothing to settle
+            return DeliveryOutcome(row.item_id, row.channel, "pending", row.edition, str(exc))
         decision = decide(
             exc,
             action=claimed.action,
             guarantee=active.instance.guarantee,
-            attempts=claimed.attempts,
+            attempts=claimed.attempts + 1,
             policy=active.settings.retry,
             now=self.clock(),
         )
         self._finish(claimed, claimed.action, decision, exc, self.clock(), active.instance)
         return DeliveryOutcome(
-            row.item_id, row.channel, decision.status, row.edition, decision.error or ""
+            row.item_id, row.channel, decision.status, claimed.edition, decision.error or ""
         )
 
     # --- around the call --------------------------------------------------------------------
@@ -362,7 +382,12 @@ class ActionPath:
         step = Step(Event.FAILED, action=claimed.action, error=message)
         try:
             self.ledger.finish(
-                claimed.item_id, claimed.channel, self.owner, claimed.edition, step, self.clock()
+                claimed.item_id,
+                claimed.channel,
+                claimed.lease_owner,
+                claimed.edition,
+                step,
+                self.clock(),
             )
         except Exception as again:  # noqa: BLE001 - the lease will expire to unknown
             log.error("ledger failed", item_id=claimed.item_id, error=scrub(str(again)))

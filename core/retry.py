@@ -142,6 +142,9 @@ class Decision:
     next_attempt_at: datetime | None = None
     receipt: Receipt | None = None
     pause: bool = False
+    #: The request may have reached the remote (recorded, so that a withdrawal takes
+    #: the item down instead of cancelling it).
+    uncertain: bool = False
 
 
 def decide(
@@ -203,15 +206,16 @@ def _failure(
         )
     retry_after = getattr(exc, "retry_after", None)
 
-    def later(state_status: str = "retry-wait", when: datetime | None = None) -> Decision:
-        when = when or next_attempt(policy, attempts, now, retry_after)
+    def later(uncertain: bool = False) -> Decision:
+        when = next_attempt(policy, attempts, now, retry_after)
         if when is None:
             return Decision(
                 Event.FAILED,
                 "failed",
                 f"{message}; gave up after {attempts} tries, run `gongkai retry` when fixed",
+                uncertain=uncertain,
             )
-        return Decision(Event.DEFERRED, state_status, message, when)
+        return Decision(Event.DEFERRED, "retry-wait", message, when, uncertain=uncertain)
 
     # Settling actions never send anything: a failure leaves the row where it was.
     if action == Action.RECONCILE:
@@ -249,5 +253,5 @@ def _failure(
     # channel did not classify. A take-down may simply be repeated, and so may a
     # delivery whose guarantee makes a resend harmless; anything else must not be.
     if action == Action.WITHDRAW or guarantee in RESEND_SAFE:
-        return later()
-    return Decision(Event.OUTCOME_UNKNOWN, "unknown", message)
+        return later(uncertain=action == Action.DELIVER)
+    return Decision(Event.OUTCOME_UNKNOWN, "unknown", message, uncertain=True)

@@ -24,7 +24,7 @@ from .ledger import Action, DeliveryRow, Ledger, State
 from .loader import LoadedItem
 from .results import DeliveryOutcome, RunResult
 from .scheduler import Scheduler, Task
-from .settle import backlog, capabilities, expire
+from .settle import backlog, capabilities, expire, requeue_resendable
 
 #: How often one delivery may be queued again within a run (newer edition, absent on
 #: reconcile, a given-back claim) before the rest is left to the next run.
@@ -73,6 +73,7 @@ class Run:
 
     def publish(self, loaded: Sequence[LoadedItem], result: RunResult) -> RunResult:
         expire(self.ledger, self.clock)
+        requeue_resendable(self.ledger, self.channels, self.clock)
         planned: list[tuple[str, str, str]] = []
 
         def body(scheduler: Scheduler) -> None:
@@ -132,9 +133,9 @@ class Run:
         finally:
             outcomes, leftover = scheduler.finish()
             self.path.flush()
-            unused = [(t.row.item_id, t.row.channel) for t in leftover if t.claimed is not None]
+            unused = [t.claimed for t in leftover if t.claimed is not None]
             if unused:
-                self.ledger.release(unused, self.owner, self.clock())
+                self.ledger.release(unused, self.clock())
         for task in leftover:
             outcomes.append(
                 DeliveryOutcome(

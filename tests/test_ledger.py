@@ -48,6 +48,11 @@ def claim(ledger, item_id="a", owner="w", now=NOW):
     return ledger.claim(row, owner, now, LEASE)
 
 
+def finish(ledger, claimed, step, now=NOW):
+    """Finish a claim with its own lease token."""
+    return ledger.finish(claimed.item_id, "c", claimed.lease_owner, claimed.edition, step, now)
+
+
 def state_of(ledger, item_id="a"):
     row = ledger.row(item_id, "c")
     return (row.state, row.edition, row.intent)
@@ -101,10 +106,11 @@ def test_editions_new_unchanged_changed_stale(ledger):
 def test_claim_is_exclusive_and_finish_needs_the_lease(ledger):
     ledger.ingest([record()], NOW)
     [row] = ledger.due(NOW, CAN)
-    assert ledger.claim(row, "w1", NOW, LEASE) is not None
+    mine = ledger.claim(row, "w1", NOW, LEASE)
+    assert mine is not None and mine.lease_owner.startswith("w1#")
     assert ledger.claim(row, "w2", NOW, LEASE) is None
-    assert ledger.finish("a", "c", "w2", 1, DONE_STEP, NOW) is None
-    assert ledger.finish("a", "c", "w1", 1, DONE_STEP, NOW) == "delivered"
+    assert ledger.finish("a", "c", "w1", 1, DONE_STEP, NOW) is None  # not the claim's token
+    assert finish(ledger, mine, DONE_STEP) == "delivered"
     row = ledger.row("a", "c")
     assert (row.state, row.delivered_edition, row.receipt["external_id"]) == ("delivered", 1, "x")
 
@@ -124,21 +130,20 @@ def test_expired_or_orphaned_lease_becomes_unknown_never_pending(ledger):
     ledger.claim(a, "host:1:x", NOW, NOW + timedelta(minutes=5))
     ledger.claim(b, "host:2:y", NOW, NOW + timedelta(hours=1))
     later = NOW + timedelta(minutes=10)
-    expired = ledger.expire_leases(later, owner_alive=lambda owner: owner != "host:2:y")
+    expired = ledger.expire_leases(later, owner_alive=lambda owner: not owner.startswith("host:2:y#"))
     assert sorted(r.item_id for r in expired) == ["a", "b"]
     assert {r.state for r in ledger.rows()} == {"unknown"}
-    # No channel here can settle an unknown outcome: nothing is due.
+    # No channel here can look an unknown outcome up: nothing is due.
     assert ledger.due(later, CAN) == []
     assert [a.outcome for a in ledger.attempts("a")] == ["unknown"]
-    # A channel whose guarantee makes a resend safe gets them as deliveries again.
-    resend = Capabilities(deliver=frozenset({"c"}), resend=frozenset({"c"}))
-    assert {(r.state, r.action) for r in ledger.due(later, resend)} == {("unknown", "deliver")}
+    # One that can gets them as lookups.
+    lookup = Capabilities(deliver=frozenset({"c"}), reconcile=frozenset({"c"}))
+    assert {(r.state, r.action) for r in ledger.due(later, lookup)} == {("unknown", "reconcile")}
 
 
 def test_interrupted_lookup_poll_or_take_down_is_simply_queued_again(ledger):
     ledger.ingest([record()], NOW)
-    claim(ledger)
-    ledger.finish("a", "c", "w", 1, Step(Event.OUTCOME_UNKNOWN), NOW)
+    finish(ledger, claim(ledger), Step(Event.OUTCOME_UNKNOWN))
     can = Capabilities(deliver=frozenset({"c"}), reconcile=frozenset({"c"}))
     [row] = ledger.due(NOW, can)
     assert row.action == "reconcile"
@@ -149,11 +154,11 @@ def test_interrupted_lookup_poll_or_take_down_is_simply_queued_again(ledger):
 
 def test_new_edition_waits_for_an_in_flight_one_then_supersedes_it(ledger):
     ledger.ingest([record(digest="h1")], NOW)
-    claim(ledger)
+    claimed = claim(ledger)
     [answer] = ledger.ingest([record(digest="h2")], NOW)
     assert answer.plans == {"c": "waiting"}
     # Edition 1 lands; the state machine queues edition 2 in the same transaction.
-    assert ledger.finish("a", "c", "w", 1, DONE_STEP, NOW) == "pending"
+    assert finish(ledger, claimed, DONE_STEP) == "pending"
     row = ledger.row("a", "c")
     assert (row.state, row.edition, row.content_hash, row.delivered_edition) == (
         "pending",
@@ -165,28 +170,27 @@ def test_new_edition_waits_for_an_in_flight_one_then_supersedes_it(ledger):
 
 def test_a_newer_edition_keeps_its_embargo_when_it_supersedes(ledger):
     ledger.ingest([record(digest="h1")], NOW)
-    claim(ledger)
+    claimed = claim(ledger)
     later = NOW + timedelta(days=2)
     ledger.ingest([record(digest="h2", not_before=later)], NOW)
-    ledger.finish("a", "c", "w", 1, DONE_STEP, NOW)
+    finish(ledger, claimed, DONE_STEP)
     assert ledger.row("a", "c").next_attempt_at == later
     assert ledger.due(NOW, CAN) == []
 
 
 def test_finish_of_an_older_edition_cannot_overwrite_a_newer_row(ledger):
     ledger.ingest([record(digest="h1")], NOW)
-    claim(ledger)
+    claimed = claim(ledger)
     ledger.expire_leases(NOW + timedelta(minutes=16), owner_alive=lambda o: True)
     assert ledger.requeue("a", "c", ("unknown",), NOW, "operator checked")
     ledger.ingest([record(digest="h2")], NOW)
-    assert ledger.finish("a", "c", "w", 1, DONE_STEP, NOW) is None
+    assert finish(ledger, claimed, DONE_STEP) is None
     assert ledger.row("a", "c").edition == 2
 
 
 def test_attempt_log_is_append_only(ledger, tmp_path):
     ledger.ingest([record()], NOW)
-    claim(ledger)
-    ledger.finish("a", "c", "w", 1, Step(Event.FAILED, error="HTTP 400"), NOW)
+    finish(ledger, claim(ledger), Step(Event.FAILED, error="HTTP 400"))
     raw = sqlite3.connect(tmp_path / "ledger.sqlite3")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         raw.execute("UPDATE attempts SET outcome = 'delivered'")
@@ -222,18 +226,20 @@ def test_claim_many_finish_many_and_release(ledger):
     got = ledger.claim_many(rows, "me", NOW, LEASE)
     assert sorted(r.item_id for r in got) == ["a", "b"]  # c belongs to another worker
     assert [r.attempts for r in got] == [0, 0]
-    entries = [("a", "c", "me", 1, DONE_STEP, NOW), ("b", "c", "x", 1, DONE_STEP, NOW)]
+    a, b = got
+    entries = [("a", "c", a.lease_owner, 1, DONE_STEP, NOW), ("b", "c", "x", 1, DONE_STEP, NOW)]
     assert ledger.finish_many(entries) == ["delivered", None]
     assert [a.outcome for a in ledger.attempts("b")] == ["succeeded"]  # logged anyway
-    ledger.release([("b", "c")], "me", NOW)
+    ledger.release([replace(b, lease_owner="me#999")], NOW)  # not its claim: ignored
+    assert ledger.row("b", "c").state == "in-flight"
+    ledger.release([b], NOW)
     states = {r.item_id: (r.state, r.attempts) for r in ledger.rows()}
     assert states == {"a": ("delivered", 1), "b": ("pending", 0), "c": ("in-flight", 1)}
 
 
 def test_an_illegal_transition_raises_and_changes_nothing(ledger):
     ledger.ingest([record()], NOW)
-    claim(ledger)
-    ledger.finish("a", "c", "w", 1, DONE_STEP, NOW)
+    finish(ledger, claim(ledger), DONE_STEP)
     before = ledger.row("a", "c")
     delivered = replace(before, action="deliver")
     with pytest.raises(IllegalTransition, match="delivered --claimed--> in-flight"):
@@ -243,10 +249,9 @@ def test_an_illegal_transition_raises_and_changes_nothing(ledger):
 
 def test_withdraw_cancels_what_never_went_out_and_queues_take_downs(ledger):
     ledger.ingest([record("sent"), record("queued"), record("lost"), record("busy")], NOW)
-    for item_id in ("sent", "lost", "busy"):
-        claim(ledger, item_id)
-    ledger.finish("sent", "c", "w", 1, DONE_STEP, NOW)
-    ledger.finish("lost", "c", "w", 1, Step(Event.OUTCOME_UNKNOWN), NOW)
+    claims = {item_id: claim(ledger, item_id) for item_id in ("sent", "lost", "busy")}
+    finish(ledger, claims["sent"], DONE_STEP)
+    finish(ledger, claims["lost"], Step(Event.OUTCOME_UNKNOWN))
     for item_id in ("sent", "queued", "lost", "busy"):
         ledger.request_withdraw(item_id, "信息有误", NOW)
     assert state_of(ledger, "sent") == ("pending", 1, "withdraw")
@@ -254,7 +259,7 @@ def test_withdraw_cancels_what_never_went_out_and_queues_take_downs(ledger):
     assert state_of(ledger, "lost") == ("pending", 1, "withdraw")  # it may be out there
     assert state_of(ledger, "busy") == ("in-flight", 1, "withdraw")
     # Whatever the busy delivery's outcome, a take-down follows it: withdrawal wins.
-    assert ledger.finish("busy", "c", "w", 1, DONE_STEP, NOW) == "pending"
+    assert finish(ledger, claims["busy"], DONE_STEP) == "pending"
     assert {r.action for r in ledger.due(NOW, CAN)} == {"withdraw"}
     assert ledger.withdrawal("sent") == (NOW, "信息有误")
     assert ledger.ingest([record("sent", digest="h9")], NOW)[0].status == "withdrawn"
@@ -262,6 +267,31 @@ def test_withdraw_cancels_what_never_went_out_and_queues_take_downs(ledger):
 
 def test_counts_of_states_needing_attention(ledger):
     ledger.ingest([record("a"), record("b")], NOW)
-    claim(ledger, "a")
-    ledger.finish("a", "c", "w", 1, Step(Event.FAILED, error="HTTP 400"), NOW)
+    finish(ledger, claim(ledger, "a"), Step(Event.FAILED, error="HTTP 400"))
     assert ledger.counts(["failed", "unknown", "pending"]) == {"failed": 1, "pending": 1}
+
+
+def test_a_late_answer_to_a_lost_claim_never_finishes_a_newer_claim(ledger):
+    """A claim is known by its own token, not by the process that made it."""
+    ledger.ingest([record()], NOW)
+    first = claim(ledger, owner="host:1:w")
+    later = NOW + timedelta(minutes=20)
+    ledger.expire_leases(later, owner_alive=lambda owner: True)  # lease ran out: unknown
+    ledger.requeue("a", "c", ("unknown",), later, "operator checked: not there")
+    second = claim(ledger, owner="host:1:w", now=later)
+    assert finish(ledger, first, DONE_STEP, later) is None
+    ledger.release([first], later)
+    assert ledger.row("a", "c").lease_owner == second.lease_owner
+    assert finish(ledger, second, DONE_STEP, later) == "delivered"
+
+
+def test_a_withdrawal_takes_down_what_an_unknown_answer_may_have_left(ledger):
+    """A failed attempt whose request may have landed is taken down, not cancelled."""
+    ledger.ingest([record("maybe"), record("surely-not")], NOW)
+    maybe = claim(ledger, "maybe")
+    finish(ledger, maybe, Step(Event.DEFERRED, next_attempt_at=LEASE, uncertain=True))
+    finish(ledger, claim(ledger, "surely-not"), Step(Event.DEFERRED, next_attempt_at=LEASE))
+    for item_id in ("maybe", "surely-not"):
+        ledger.request_withdraw(item_id, "信息有误", NOW)
+    assert state_of(ledger, "maybe") == ("pending", 1, "withdraw")
+    assert state_of(ledger, "surely-not") == ("withdrawn", 1, "withdraw")

@@ -108,17 +108,19 @@ class Step:
     next_attempt_at: datetime | None = None
     started_at: datetime | None = None
     note: str | None = None
+    #: The request may have reached the remote although the attempt failed (an
+    #: unknown outcome folded into a retry on a resend-safe channel): a withdrawal must
+    #: then take the item down rather than cancel it.
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
 class Capabilities:
     """Which settling actions core can take on each channel this run: ``reconcile``
-    (it can look up an unknown outcome), ``resend`` (its guarantee makes resending an
-    unknown outcome safe) and ``poll`` (it can ask after a remote job)."""
+    (it can look up an unknown outcome) and ``poll`` (it can ask after a remote job)."""
 
     deliver: frozenset[str]
     reconcile: frozenset[str] = frozenset()
-    resend: frozenset[str] = frozenset()
     poll: frozenset[str] = frozenset()
 
 
@@ -165,7 +167,9 @@ class Ledger(abc.ABC):
     ) -> list[DeliveryRow]:
         """Move rows from :meth:`due` to ``in-flight`` under a lease (event
         ``claimed``), each only if it is still in the state and intent it was listed
-        with. Returns the rows this owner got, as claimed."""
+        with. Returns the rows this owner got, as claimed: each one's ``lease_owner``
+        is a token unique to that claim (``owner`` plus a serial), which finishing,
+        releasing and checkpointing it must name."""
 
     def claim(
         self, row: DeliveryRow, owner: str, now: datetime, lease_until: datetime
@@ -185,12 +189,14 @@ class Ledger(abc.ABC):
     def finish(
         self, item_id: str, channel: str, owner: str, edition: int, step: Step, now: datetime
     ) -> State | None:
+        """End one attempt; ``owner`` is the claim's token (its ``lease_owner``)."""
         return self.finish_many([(item_id, channel, owner, edition, step, now)])[0]
 
     @abc.abstractmethod
-    def release(self, pairs: Sequence[tuple[str, str]], owner: str, now: datetime) -> None:
-        """Give back claims that were never attempted (event ``released``): each row
-        returns to the state it was claimed from, with its try uncounted."""
+    def release(self, claims: Sequence[DeliveryRow], now: datetime) -> None:
+        """Give back claims (rows as :meth:`claim_many` returned them) that were never
+        attempted (event ``released``): each row returns to the state it was claimed
+        from, with its try uncounted. A claim that was lost meanwhile is left alone."""
 
     @abc.abstractmethod
     def expire_leases(self, now: datetime, owner_alive: Callable[[str], bool]) -> list[DeliveryRow]:

@@ -20,7 +20,7 @@ from .states import Action, Event, State, check, follow_on, target
 _FACT_COLUMNS = (
     "state, edition, intent, action, delivered_edition, claimed_from, lease_owner, "
     "COALESCE((SELECT latest_edition FROM item_state s WHERE s.item_id = deliveries.item_id), "
-    "edition), attempts"
+    "edition), attempts, maybe_delivered"
 )
 _FACTS = f"SELECT {_FACT_COLUMNS} FROM deliveries WHERE item_id = ? AND channel = ?"
 
@@ -44,6 +44,7 @@ class _Facts:
     lease_owner: str | None
     latest: int
     attempts: int
+    maybe_delivered: int
 
 
 class Transitions:
@@ -105,6 +106,7 @@ class Transitions:
             edition=facts.edition,
             latest_edition=facts.latest,
             delivered_edition=facts.delivered_edition,
+            maybe_delivered=bool(facts.maybe_delivered),
         )
         if event is None:
             return facts

@@ -8,6 +8,7 @@ a process behind a lock; SQLite serialises writers anyway.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import sqlite3
 import threading
@@ -106,6 +107,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deliveries ADD COLUMN intent TEXT NOT NULL DEFAULT 'deliver';
     ALTER TABLE deliveries ADD COLUMN action TEXT NOT NULL DEFAULT 'deliver';
     ALTER TABLE deliveries ADD COLUMN claimed_from TEXT;
+    ALTER TABLE deliveries ADD COLUMN maybe_delivered INTEGER NOT NULL DEFAULT 0;
+    UPDATE deliveries SET maybe_delivered = 1 WHERE state = 'unknown';
     ALTER TABLE items ADD COLUMN not_before TEXT;
     UPDATE deliveries SET intent = 'withdraw' WHERE item_id IN
         (SELECT item_id FROM item_state WHERE withdrawn_at IS NOT NULL);
@@ -163,6 +166,9 @@ class SQLiteConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
+        #: Each claim gets its own lease token, so a late answer to a lost claim can
+        #: never finish a newer claim of the same row by the same process.
+        self._claims = itertools.count(1)
         # Reads use a pool of their own connections: in WAL a reader never waits for a
         # writer, so a worker checking its claim is not held up by a long ingest.
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()

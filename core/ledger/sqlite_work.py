@@ -20,7 +20,7 @@ from .states import DONE, QUEUED, Action, Event, IllegalTransition, Intent, Stat
 
 #: States a claim may start from, per action (the table allows these; see states.py).
 _CLAIMABLE = {
-    Action.DELIVER: (State.PENDING, State.RETRY_WAIT, State.UNKNOWN),
+    Action.DELIVER: (State.PENDING, State.RETRY_WAIT),
     Action.WITHDRAW: (State.PENDING, State.RETRY_WAIT),
     Action.RECONCILE: (State.UNKNOWN,),
     Action.POLL: (State.PUBLISHING,),
@@ -41,7 +41,6 @@ class ClaimWork:
     def due(self, now: datetime, can: Capabilities, item_ids=None) -> list[DeliveryRow]:
         if not can.deliver:
             return []
-        settle = sorted(can.reconcile | can.resend)
         poll = sorted(can.poll)
         names = sorted(can.deliver)
         reconcile = sorted(can.reconcile)
@@ -58,10 +57,10 @@ class ClaimWork:
             "(d.state IN ('pending', 'retry-wait') AND "
             "(d.next_attempt_at IS NULL OR d.next_attempt_at <= ?))"
             " OR (d.state = 'unknown' AND d.intent = 'deliver' AND "
-            f"d.channel IN ({_marks(settle)}))"
+            f"d.channel IN ({_marks(reconcile)}))"
             f" OR (d.state = 'publishing' AND d.channel IN ({_marks(poll)})))"
         )
-        args: list[Any] = [*reconcile, *names, ts(now), *settle, *poll]
+        args: list[Any] = [*reconcile, *names, ts(now), *reconcile, *poll]
         found: list[DeliveryRow] = []
         chunks = [None] if item_ids is None else _chunked(list(item_ids))
         for chunk in chunks:
@@ -92,13 +91,14 @@ class ClaimWork:
                 if row.state in QUEUED:
                     due = " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
                     args.append(ts(now))
+                token = f"{owner}#{next(self._claims)}"
                 got = db.execute(
                     "UPDATE deliveries SET state = 'in-flight', lease_owner = ?, lease_until = ?, "
                     "claimed_from = state, action = ?, attempts = attempts + ?, updated_at = ? "
                     "WHERE item_id = ? AND channel = ? AND state = ? AND intent = ?"
                     f"{due} RETURNING {_RETURNING}",
                     (
-                        owner,
+                        token,
                         ts(lease_until),
                         str(action),
                         1 if action in _COUNTED else 0,
@@ -136,6 +136,10 @@ class ClaimWork:
                     sets.update(delivered_edition=edition, checkpoint=None)
                 if after == State.PENDING:
                     sets["attempts"] = 0
+                if step.uncertain or (
+                    step.event is Event.OUTCOME_UNKNOWN and step.action == Action.DELIVER
+                ):
+                    sets["maybe_delivered"] = 1
                 # Only the claim's holder, for the edition and action it claimed.
                 held = {
                     "state": State.IN_FLIGHT,
@@ -162,12 +166,14 @@ class ClaimWork:
                 results.append(State(moved.state) if moved is not None else None)
         return results
 
-    def release(self, pairs, owner, now) -> None:
+    def release(self, claims, now) -> None:
         # Undo the claim exactly: nothing was sent, so nothing is logged.
         with self._write() as db:
-            for item_id, channel in pairs:
+            for claim in claims:
+                item_id, channel = claim.item_id, claim.channel
                 facts = self._facts(db, item_id, channel)
-                if facts is None or facts.state != State.IN_FLIGHT or facts.lease_owner != owner:
+                held = facts is not None and facts.lease_owner == claim.lease_owner
+                if facts is None or facts.state != State.IN_FLIGHT or not held:
                     continue
                 counted = 1 if facts.action in _COUNTED else 0
                 self._move(
@@ -229,6 +235,9 @@ class ClaimWork:
                         "lease_until": None,
                         "claimed_from": None,
                         "last_error": f"{facts.action} interrupted: {why}",
+                        "maybe_delivered": 1
+                        if facts.action == Action.DELIVER
+                        else facts.maybe_delivered,
                     },
                     log=Step(
                         Event.LEASE_EXPIRED,

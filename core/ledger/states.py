@@ -86,10 +86,11 @@ _ANY_SETTLED = frozenset(State) - {S.IN_FLIGHT, S.WITHDRAWN}
 #: before is a row that does not exist yet.
 TRANSITIONS: dict[tuple[State | None, Event], frozenset[State]] = {
     (None, E.PLANNED): frozenset({S.PENDING}),
-    # Core acts on queued rows, settles unknown ones and polls running remote jobs.
+    # Core acts on queued rows, looks up unknown ones and polls running remote jobs.
     **{(s, E.CLAIMED): frozenset({S.IN_FLIGHT}) for s in (*QUEUED, S.UNKNOWN, S.PUBLISHING)},
-    # A claim given back untouched returns to where it came from.
-    (S.IN_FLIGHT, E.RELEASED): frozenset({S.PENDING, S.RETRY_WAIT, S.UNKNOWN, S.PUBLISHING}),
+    # A claim given back untouched returns to where it came from (only queued rows are
+    # claimed ahead of their attempt).
+    (S.IN_FLIGHT, E.RELEASED): QUEUED,
     (S.IN_FLIGHT, E.SUCCEEDED): DONE,
     (S.IN_FLIGHT, E.DEFERRED): frozenset({S.RETRY_WAIT, S.PUBLISHING}),
     (S.IN_FLIGHT, E.FAILED): frozenset({S.FAILED}),
@@ -188,12 +189,14 @@ def follow_on(
     edition: int,
     latest_edition: int,
     delivered_edition: int | None,
+    maybe_delivered: bool = False,
 ) -> Event | None:
     """The move a settled row must make next, or None: the two rules that keep the
     newest edition winning and withdrawal winning, whatever order things happen in.
 
     * The item was withdrawn while this row was doing something else: cancel it if
-      nothing of it ever reached the remote, otherwise queue a take-down.
+      nothing of it can have reached the remote (no edition delivered, and no send
+      whose answer never came), otherwise queue a take-down.
     * A newer edition exists and this row settled on an older one: supersede it.
     """
     if state in (S.IN_FLIGHT, S.WITHDRAWN):
@@ -201,7 +204,7 @@ def follow_on(
     if intent == Intent.WITHDRAW:
         if action == Action.WITHDRAW:
             return None  # already a take-down
-        if state in (*QUEUED, S.FAILED) and delivered_edition is None:
+        if state in (*QUEUED, S.FAILED) and delivered_edition is None and not maybe_delivered:
             return E.CANCELLED
         return E.WITHDRAW_REQUESTED
     if state in SUPERSEDABLE and latest_edition > edition:
