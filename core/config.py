@@ -221,18 +221,28 @@ def _resolve_env_refs(
 
 
 def build_channel_settings(
-    settings: Settings, channel_classes: Mapping[str, type]
+    settings: Settings,
+    channel_classes: Mapping[str, type],
+    refused: Mapping[str, str] | None = None,
 ) -> dict[str, ChannelSettings]:
     """Validate every ``[channels.<name>]`` table against its channel's Config.
 
     Returns the enabled channels only. A table for a channel no plugin offers is an
-    error, since a typo there would silently stop a whole channel.
+    error, since a typo there would silently stop a whole channel; ``refused`` maps
+    the names of channel classes the plugin manager refused to why, for the message.
     """
     enabled: dict[str, ChannelSettings] = {}
     for name, table in settings.channels.items():
         key = f"channels.{name}"
         if not isinstance(table, dict):
             raise ConfigError(settings.source, key, "must be a table", f"write [{key}]")
+        if name in (refused or {}):
+            raise ConfigError(
+                settings.source,
+                key,
+                f"the channel '{name}' was refused: {refused[name]}",
+                "fix the plugin (docs/channels.md), or set enabled = false",
+            )
         if name not in channel_classes:
             raise ConfigError(
                 settings.source,

@@ -70,8 +70,9 @@ class Publisher:
             builtins=(*DEFAULT_PLUGINS, *settings.plugins.load),
         )
         self.channel_classes = collect_channels(self.pm, strict=strict)
+        refused = {p.channel: str(p) for p in self.pm.problems if p.channel}
         self.channel_settings = build_channel_settings(
-            settings, {n: i.cls for n, i in self.channel_classes.items()}
+            settings, {n: i.cls for n, i in self.channel_classes.items()}, refused
         )
         self.catalogue = Catalogue.load(settings.catalogue)
         self.calendar = WorkCalendar.from_lists(

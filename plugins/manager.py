@@ -46,6 +46,8 @@ class ChannelInfo:
 class PluginProblem:
     plugin: str
     problem: str
+    #: The channel name a refused class offered, when it had one.
+    channel: str | None = None
 
     def __str__(self) -> str:
         return f"plugin '{self.plugin}': {self.problem}"
@@ -173,7 +175,10 @@ def collect_channels(pm: GongkaiPluginManager, *, strict: bool = False) -> dict[
             if problem:
                 if strict:
                     raise PluginError(f"plugin '{plugin}': {problem}")
-                pm.problems.append(PluginProblem(plugin, problem))
+                offered = getattr(cls, "name", None)
+                pm.problems.append(
+                    PluginProblem(plugin, problem, offered if isinstance(offered, str) else None)
+                )
                 continue
             if cls.name in found:
                 raise PluginError(

@@ -130,7 +130,9 @@ def test_expired_or_orphaned_lease_becomes_unknown_never_pending(ledger):
     ledger.claim(a, "host:1:x", NOW, NOW + timedelta(minutes=5))
     ledger.claim(b, "host:2:y", NOW, NOW + timedelta(hours=1))
     later = NOW + timedelta(minutes=10)
-    expired = ledger.expire_leases(later, owner_alive=lambda owner: not owner.startswith("host:2:y#"))
+    expired = ledger.expire_leases(
+        later, owner_alive=lambda owner: not owner.startswith("host:2:y#")
+    )
     assert sorted(r.item_id for r in expired) == ["a", "b"]
     assert {r.state for r in ledger.rows()} == {"unknown"}
     # No channel here can look an unknown outcome up: nothing is due.

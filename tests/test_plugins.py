@@ -127,3 +127,34 @@ def test_entry_point_plugin_can_be_disabled(test_distribution, monkeypatch):
     pm = get_plugin_manager()
     assert pm.problems == []
     assert "hello" in collect_channels(pm)
+
+
+def test_a_channel_without_deliver_is_refused_at_registration_and_named_on_use(tmp_path):
+    from gongkai import Channel, Publisher, Rendition, hookimpl
+    from gongkai.config import settings_from_dict
+    from gongkai.errors import ConfigError
+
+    class Silent(Channel):
+        name = "silent"
+
+        def render(self, item):
+            return Rendition(body=item.title)
+
+    class Plugin:
+        @hookimpl
+        def gongkai_register_channels(self):
+            return [Silent]
+
+    pm = get_plugin_manager(load_entry_points=False, extra=[Plugin()])
+    assert "silent" not in collect_channels(pm)
+    [problem] = pm.problems
+    assert problem.channel == "silent" and "must implement deliver" in problem.problem
+    settings = settings_from_dict(
+        {"gongkai": {"state_dir": str(tmp_path)}, "channels": {"silent": {}}}, source="c.toml"
+    )
+    with pytest.raises(ConfigError) as info:
+        Publisher(settings, plugins=[Plugin()], load_entry_points=False)
+    assert "channels.silent" in str(info.value)
+    assert "must implement deliver" in str(info.value)
+    with pytest.raises(PluginError, match="must implement deliver"):
+        collect_channels(get_plugin_manager(load_entry_points=False, extra=[Plugin()]), strict=True)
