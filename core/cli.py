@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from .errors import (
     UsageError,
 )
 from .item import CST
+from .ledger import NEEDS_ATTENTION
 from .loader import load_paths
 from .log import configure, scrub
 from .publisher import Publisher
@@ -190,11 +192,14 @@ def cmd_status(args) -> int:
     unknown = [r for r in rows if r.state == "unknown"]
     if unknown:
         text += (
-            f"\n\n{len(unknown)} delivery(ies) have an unknown outcome: check the remote; if the "
-            "item is not there, `gongkai retry --unknown ITEM --channel C` sends it again."
+            f"\n\n{len(unknown)} delivery(ies) have an unknown outcome. A channel that can look "
+            "it up or safely resend settles it on the next `gongkai publish`; for any other, "
+            "check the remote: if the item is not there, `gongkai retry --unknown ITEM "
+            "--channel C` sends it again."
         )
     _emit(args, data, text if rows else "the ledger is empty")
-    return EXIT_FAILED if any(r.state in ("failed", "unknown") for r in rows) else EXIT_OK
+    # The same rule as publish: exit 1 while anything still needs a run or an operator.
+    return EXIT_FAILED if any(r.state in NEEDS_ATTENTION for r in rows) else EXIT_OK
 
 
 def cmd_channels(args) -> int:
@@ -249,6 +254,10 @@ def cmd_render(args) -> int:
 
 def cmd_retry(args) -> int:
     with _publisher(args) as publisher:
+        if args.item and not publisher.status(args.item):
+            raise UnknownItem(
+                f"the ledger has no item '{args.item}'; check the id (gongkai status)"
+            )
         rows = publisher.retry(args.item, args.channel, unknown=args.unknown)
     data = [{"item_id": r.item_id, "channel": r.channel, "was": r.state} for r in rows]
     text = (
@@ -338,7 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = logging.WARNING if sys.stderr.isatty() else logging.INFO
     configure(level=logging.DEBUG if args.verbose else quiet)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try
+        return code
     except (ConfigError, PluginError, UnknownItem, ItemRejected, UsageError) as exc:
         print(f"error: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
@@ -351,6 +362,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except BrokenPipeError:
+        # `gongkai status | head`: the reader has what it wanted. Point stdout at devnull
+        # so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -124,3 +124,30 @@ def test_docs_catalogue_lists_every_entry():
     page = (ROOT / "docs" / "catalogue.md").read_text(encoding="utf-8")
     for key in Catalogue.load().entries:
         assert f"`{key}`" in page, key
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`gongkai status --json | head` must not print a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path)
+    run("publish", str(EXAMPLES), config=config)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gongkai.cli", "status", "--json", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+    )
+    proc.stdout.close()  # the reader is gone before the first line is written
+    err = proc.stderr.read()
+    assert proc.wait(60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_retry_of_an_unknown_item_is_a_usage_error(tmp_path):
+    result = run("retry", "no-such-item", config=write_config(tmp_path))
+    assert result.returncode == 2
+    assert "no item 'no-such-item'" in result.stderr
