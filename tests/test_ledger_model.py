@@ -2,8 +2,8 @@
 
 A :class:`~hypothesis.stateful.RuleBasedStateMachine` drives a real ``SQLiteLedger``
 on a temporary file through the calls core makes (ingest, due, claim, claim_many,
-finish, finish_many, release, expire_leases, requeue, request_withdraw) on a small
-universe: three items, one channel ``c``, two worker processes whose pid changes when
+finish, finish_many, release, save_checkpoint, expire_leases, requeue,
+request_withdraw, and settle.requeue_resendable) on a small universe: three items, one channel ``c``, two worker processes whose pid changes when
 they crash. Core, not the ledger, decides which event ends an action; the machine
 draws the events core can produce for each action and channel guarantee (see
 :func:`gongkai.retry.decide`). It keeps a model of what may have been *sent* to the
@@ -663,6 +663,16 @@ class LedgerMachine(RuleBasedStateMachine):
         self._begin("zombie_releases")
         claim = data.draw(st.sampled_from(self.zombies), label="zombie")
         self.ledger.release([claim.row], self.now)
+
+    @precondition(lambda self: [c for c in self.claims.values() if c.action == Action.DELIVER])
+    @rule(data=st.data(), page=st.integers(1, 3))
+    def save_checkpoint(self, data, page):
+        """A delivery in progress saves its checkpoint under its claim's token."""
+        self._begin("save_checkpoint")
+        delivering = sorted(i for i, c in self.claims.items() if c.action == Action.DELIVER)
+        claim = self.claims[data.draw(st.sampled_from(delivering), label="item")]
+        self.ledger.save_checkpoint(claim.item, CH, claim.owner, {"page": page})
+        assert self.ledger.row(claim.item, CH).checkpoint == {"page": page}
 
     @precondition(lambda self: self.zombies)
     @rule(data=st.data())
