@@ -197,7 +197,7 @@ class ActionPath:
         answer: Any
         try:
             item = self.intake.item(claimed.item_id, edition)
-            call = self._call(action, channel, claimed, item, previous)
+            call = channel_call(self.ledger, action, channel, claimed, item, previous)
             sent = True
             answer = call_with_retry(
                 call,
@@ -241,40 +241,6 @@ class ActionPath:
             ),
             follow_up,
         )
-
-    def _call(
-        self,
-        action: str,
-        channel: Channel,
-        claimed: DeliveryRow,
-        item: PreparedItem,
-        previous: Receipt | None,
-    ) -> Callable[[], Any]:
-        """The channel call for an action. Anything raised here happened before a
-        request could leave (rendering, a missing capability)."""
-        if action == Action.DELIVER:
-            rendition = channel.render(item)
-            return lambda: channel.deliver(item, rendition, previous)
-        if action == Action.WITHDRAW:
-            if not channel.supports("withdraw"):
-                raise PermanentError(
-                    f"channel '{channel.name}' cannot withdraw; take the item down by hand"
-                )
-            withdrawn = self.ledger.withdrawal(claimed.item_id)
-            reason = withdrawn[1] if withdrawn else ""
-            receipt = Receipt.model_validate(claimed.receipt or {})
-            return lambda: channel.withdraw(item, receipt, reason)
-        if action == Action.RECONCILE:
-            sent = [
-                a
-                for a in self.ledger.attempts(claimed.item_id, channel.name)
-                if a.edition == claimed.edition and a.action == Action.DELIVER
-            ]
-            if not sent:
-                raise OutcomeUnknown("no delivery attempt of this edition is logged")
-            return lambda: channel.reconcile(item, sent[-1])
-        receipt = Receipt.model_validate(claimed.receipt or {})
-        return lambda: channel.poll(receipt)
 
     def _finish(
         self,
@@ -401,3 +367,38 @@ def _previous(claimed: DeliveryRow) -> Receipt | None:
     if claimed.receipt and claimed.delivered_edition is not None:
         return Receipt.model_validate(claimed.receipt)
     return None
+
+
+def channel_call(
+    ledger: Ledger,
+    action: str,
+    channel: Channel,
+    claimed: DeliveryRow,
+    item: PreparedItem,
+    previous: Receipt | None,
+) -> Callable[[], Any]:
+    """The channel call for an action. Anything raised here happened before a
+    request could leave (rendering, a missing capability)."""
+    if action == Action.DELIVER:
+        rendition = channel.render(item)
+        return lambda: channel.deliver(item, rendition, previous)
+    if action == Action.WITHDRAW:
+        if not channel.supports("withdraw"):
+            raise PermanentError(
+                f"channel '{channel.name}' cannot withdraw; take the item down by hand"
+            )
+        withdrawn = ledger.withdrawal(claimed.item_id)
+        reason = withdrawn[1] if withdrawn else ""
+        receipt = Receipt.model_validate(claimed.receipt or {})
+        return lambda: channel.withdraw(item, receipt, reason)
+    if action == Action.RECONCILE:
+        sent = [
+            a
+            for a in ledger.attempts(claimed.item_id, channel.name)
+            if a.edition == claimed.edition and a.action == Action.DELIVER
+        ]
+        if not sent:
+            raise OutcomeUnknown("no delivery attempt of this edition is logged")
+        return lambda: channel.reconcile(item, sent[-1])
+    receipt = Receipt.model_validate(claimed.receipt or {})
+    return lambda: channel.poll(receipt)
