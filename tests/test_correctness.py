@@ -435,7 +435,7 @@ def test_slow_reconciles_run_alongside_other_channels(make_publisher, item_facto
     saw_fast_done: list[bool] = []
 
     def slow_lookup(item, attempt):
-        saw_fast_done.append(fast_done.wait(1))
+        saw_fast_done.append(fast_done.wait(WAIT))
         return Receipt(external_id=f"slow-{item.id}")
 
     publisher = make_publisher(
