@@ -58,3 +58,41 @@ def test_gongkai_validate_reports_the_hooks_problem_by_file(make_publisher, tmp_
     [problem] = problems
     assert problem.source == str(path) and problem.item_id == "jt-2026-housing-0403"
     assert script.sent == []
+
+
+class Normalise:
+    """Replaces full-width spaces in the body: what every channel carries afterwards."""
+
+    @hookimpl
+    def gongkai_prepare_item(self, item, settings):
+        if "\u3000" in item.body:
+            return item.model_copy(update={"body": item.body.replace("\u3000", " ")})
+        return None
+
+
+class Broken:
+    @hookimpl
+    def gongkai_prepare_item(self, item, settings):
+        if item.id.endswith("-bad"):
+            raise RuntimeError("dictionary file missing")
+        return None
+
+
+def test_the_prepare_hook_shapes_what_every_channel_carries(make_publisher, item_factory, script):
+    seen = []
+    script.on_deliver = lambda channel, item: seen.append(item.body)
+    publisher = make_publisher(plugins=[recording_plugin(script), Normalise(), Broken()])
+    spaced = item_factory(id="jt-2026-housing-0501", body=item_factory().body + "\u3000咨询电话。")
+    result = publisher.publish([spaced, item_factory(id="jt-2026-housing-0502-bad")])
+    # The prepared copy is what is hashed and sent.
+    assert seen == [item_factory().body + " 咨询电话。"]
+    assert result.outcome("jt-2026-housing-0501", "recorder").status == "delivered"
+    # A plugin that fails stops that item only, naming the plugin.
+    [problem] = result.problems
+    assert problem.item_id == "jt-2026-housing-0502-bad"
+    assert (
+        "failed to prepare it" in problem.problem and "dictionary file missing" in problem.problem
+    )
+    # Preparing is deterministic: the same file is the same edition next time.
+    again = publisher.publish(spaced)
+    assert again.outcome("jt-2026-housing-0501", "recorder").status == "unchanged"
