@@ -32,6 +32,7 @@ from .log import get_logger, scrub
 from .observe import Watchers
 from .results import DeliveryOutcome
 from .retry import Decision, call_with_retry, decide
+from .scheduler import Attempted, Task
 
 log = get_logger(__name__)
 #: Successes on resend-safe channels are committed in batches of this size.
@@ -42,17 +43,6 @@ FINISH_BATCH = 64
 class ActiveChannel:
     instance: Channel
     settings: ChannelSettings
-
-
-@dataclass(frozen=True)
-class Attempted:
-    """What one pass along the path produced: the outcome to report (None when the
-    claim was given back untouched), and whether the row is queued again and may be
-    taken up in this run (a newer edition superseded it, a lookup found nothing, a
-    claim was given back)."""
-
-    outcome: DeliveryOutcome | None
-    follow_up: bool = False
 
 
 class ActionPath:
@@ -112,10 +102,12 @@ class ActionPath:
 
     def _still_wanted(self, claimed: DeliveryRow) -> bool:
         # A batch claim may be minutes old: withdrawal or a newer edition may have come
-        # since. Given back, the state machine routes the row where it now belongs.
+        # since, or the claim itself was given back (its task was abandoned as hung).
+        # Given back, the state machine routes the row where it now belongs.
         return self.ledger.current(claimed.item_id, claimed.channel) == (
             claimed.intent,
             claimed.edition,
+            claimed.lease_owner,
         )
 
     # --- the path ---------------------------------------------------------------------------
@@ -302,14 +294,19 @@ class ActionPath:
             taken, self._requeued = self._requeued, []
         return taken
 
-    def abandon(self, row: DeliveryRow, timeout: float) -> DeliveryOutcome:
+    def abandon(self, task: Task, timeout: float) -> DeliveryOutcome:
         """A call hung past its channel's delivery_timeout: stop waiting for it. What
         that means depends on the action, exactly as if the call had timed out."""
+        row = task.row
         active = self.channels[row.channel]
         exc = OutcomeUnknown(f"no answer within delivery_timeout ({timeout:g} s)")
         with self._finishes_lock:
             claimed = self._holding.pop((row.item_id, row.channel), None)
-        if claimed is None:  # it hung before its claim: nothing to settle
+        if claimed is None:
+            # It hung before its action began (in the channel's check()): nothing was
+            # sent, so a claim made for it in a batch is simply given back.
+            if task.claimed is not None:
+                self.ledger.release([task.claimed], self.clock())
             return DeliveryOutcome(row.item_id, row.channel, "pending", row.edition, str(exc))
         decision = decide(
             exc,

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from .attempt import ActionPath, ActiveChannel, Attempted
+from .attempt import ActionPath, ActiveChannel
 from .config import Settings
 from .intake import Intake
 from .item import CST
@@ -23,7 +23,7 @@ from .lease import new_owner
 from .ledger import Action, DeliveryRow, Ledger, State
 from .loader import LoadedItem
 from .results import DeliveryOutcome, RunResult
-from .scheduler import Scheduler, Task
+from .scheduler import Attempted, Scheduler, Task
 from .settle import backlog, capabilities, expire, requeue_resendable
 
 #: How often one delivery may be queued again within a run (newer edition, absent on

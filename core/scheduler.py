@@ -16,12 +16,22 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from .attempt import Attempted
 from .ledger import DeliveryRow
 from .log import get_logger, scrub
 from .results import DeliveryOutcome
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Attempted:
+    """What one pass along the path produced: the outcome to report (None when the
+    claim was given back untouched), and whether the row is queued again and may be
+    taken up in this run (a newer edition superseded it, a lookup found nothing, a
+    claim was given back)."""
+
+    outcome: DeliveryOutcome | None
+    follow_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class Scheduler:
     ``caps[channel]`` per channel.
 
     ``work(task, pause)`` does one task; ``pause(channel)`` stops the channel's tasks
-    for the rest of the run. ``abandon(row, timeout)`` reports a task hung past
+    for the rest of the run. ``abandon(task, timeout)`` reports a task hung past
     ``timeouts[channel]``. ``follow_up(row)`` is called (on the worker thread) when a
     task's row was queued again, and may :meth:`add` more tasks.
     """
@@ -47,7 +57,7 @@ class Scheduler:
         caps: Mapping[str, int],
         timeouts: Mapping[str, float],
         work: Callable[[Task, Callable[[str], None]], Attempted],
-        abandon: Callable[[DeliveryRow, float], DeliveryOutcome],
+        abandon: Callable[[Task, float], DeliveryOutcome],
         follow_up: Callable[[DeliveryRow], None],
         monotonic: Callable[[], float],
         progress: Callable[[int, int], None] = lambda done, total: None,
@@ -144,13 +154,15 @@ class Scheduler:
                         row.item_id, row.channel, "unknown", row.edition, f"internal error: {exc}"
                     )
                 )
-            if attempted.follow_up:
-                self.follow_up(row)
             with self.lock:
                 if self.started.pop(key, None) is None:
                     # Abandoned as hung and already reported; a replacement worker took
-                    # this thread's place in the count, so leave without touching it.
+                    # this thread's place in the count, and the run may be over: leave
+                    # without touching anything, follow-ups included.
                     return
+            if attempted.follow_up:
+                self.follow_up(row)
+            with self.lock:
                 self.running[row.channel] -= 1
                 if attempted.outcome is not None:
                     self.outcomes[(row.item_id, row.channel)] = attempted.outcome
@@ -197,6 +209,6 @@ class Scheduler:
             log.error(
                 "call hung; abandoned", item_id=row.item_id, channel=row.channel, timeout=timeout
             )
-            self.outcomes[(row.item_id, row.channel)] = self.abandon(row, timeout)
+            self.outcomes[(row.item_id, row.channel)] = self.abandon(task, timeout)
             # The stuck thread is lost to us; a new worker takes its place in the count.
             self._spawn()

@@ -472,3 +472,31 @@ def test_a_failing_check_pauses_its_channel_for_the_run(tmp_path, clock, sleeper
         assert checks == ["broken", "broken"]
         assert {r.state for r in publisher.status() if r.channel == "broken"} == {"pending"}
         assert result.exit_code == 1
+
+
+def test_a_hung_check_gives_back_the_batch_claims_it_held_up(make_publisher, item_factory, script):
+    """A check() that never answers: its deliveries were claimed in a batch, nothing
+    was sent, so the claims go back to the queue instead of staying in flight."""
+    stuck = threading.Event()
+    plugin = recording_plugin(script, guarantee="upsert")
+    channel_class = plugin.gongkai_register_channels()[0]
+    channel_class.check = lambda self: stuck.wait(30)
+    publisher = make_publisher(
+        plugins=[plugin],
+        channels={"recorder": {"every_item": True, "delivery_timeout": 0.3}},
+        concurrency=1,
+    )
+    try:
+        result = publisher.publish([item_factory(id=f"h-{n}") for n in range(3)])
+        assert script.sent == []
+        recorder = {o.status for o in result.outcomes if o.channel == "recorder"}
+        assert recorder <= {"pending", "paused"}
+        assert {r.state for r in publisher.status()} == {"pending"}
+    finally:
+        stuck.set()
+    # The abandoned threads wake up holding claims that were given back: they must not
+    # send on them. The next run sends each item once.
+    channel_class.check = lambda self: None
+    again = make_publisher(plugins=[plugin], channels={"recorder": {"every_item": True}})
+    again.publish()
+    assert sorted(s[0] for s in script.sent) == ["h-0", "h-1", "h-2"]

@@ -233,11 +233,11 @@ class Ledger(abc.ABC):
         found = [r for r in self.rows(item_id=item_id) if r.channel == channel]
         return found[0] if found else None
 
-    def current(self, item_id: str, channel: str) -> tuple[str, int] | None:
-        """(intent, the item's latest edition) of one delivery: what a claim made
-        earlier must still match before it is acted on."""
+    def current(self, item_id: str, channel: str) -> tuple[str, int, str | None] | None:
+        """(intent, the item's latest edition, the lease token) of one delivery: what
+        a claim made earlier must still match before it is acted on."""
         row = self.row(item_id, channel)
-        return (row.intent, row.latest_edition or row.edition) if row else None
+        return (row.intent, row.latest_edition or row.edition, row.lease_owner) if row else None
 
     @abc.abstractmethod
     def latest_editions(self, item_ids: Sequence[str]) -> dict[str, int]:

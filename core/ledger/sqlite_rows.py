@@ -89,15 +89,16 @@ class ReadRows:
             ).fetchall()
         return [_row(r) for r in found]
 
-    def current(self, item_id: str, channel: str) -> tuple[str, int] | None:
+    def current(self, item_id: str, channel: str) -> tuple[str, int, str | None] | None:
         with self._read() as db:
             found = db.execute(
-                "SELECT d.intent, COALESCE(s.latest_edition, d.edition) FROM deliveries d "
+                "SELECT d.intent, COALESCE(s.latest_edition, d.edition), d.lease_owner "
+                "FROM deliveries d "
                 "LEFT JOIN item_state s ON s.item_id = d.item_id "
                 "WHERE d.item_id = ? AND d.channel = ?",
                 (item_id, channel),
             ).fetchone()
-        return (found[0], found[1]) if found else None
+        return (found[0], found[1], found[2]) if found else None
 
     def latest_editions(self, item_ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
