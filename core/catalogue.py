@@ -88,6 +88,14 @@ class Catalogue:
     def get(self, key: str) -> Entry | None:
         return self.entries.get(key)
 
+    def channel_names(self) -> frozenset[str]:
+        """Every channel some entry routes to, required or optional."""
+        return frozenset(
+            name
+            for entry in self.entries.values()
+            for name in (*entry.channels.required, *entry.channels.optional)
+        )
+
     # --- loading ----------------------------------------------------------------------
 
     @classmethod

@@ -38,6 +38,15 @@ class PreparedItem(Item):
     edition: int
     content_hash: str
 
+    @classmethod
+    def from_stored(cls, payload: dict[str, Any], edition: int, digest: str) -> PreparedItem:
+        """An edition as the ledger stored it. Input rules added since it was recorded
+        (such as refusing control characters) are not applied again: what was
+        published must stay readable, to deliver, update and withdraw it."""
+        return cls.model_validate(
+            {**payload, "edition": edition, "content_hash": digest}, context={"stored": True}
+        )
+
     @property
     def short_hash(self) -> str:
         """The first 8 hex digits: printed on notices so a citizen can compare the wall

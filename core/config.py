@@ -15,14 +15,24 @@ import tomllib
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from .errors import ConfigError
 from .log import register_secret
 
 CONFIG_ENV = "GONGKAI_CONFIG"
+#: 统一社会信用代码 (18 characters) or an older organisation code.
+OrgCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{1,18}$")]
 #: Keys of ``[channels.<name>]`` that core reads; the rest go to the channel's Config.
 CORE_CHANNEL_KEYS = frozenset(
     {
@@ -75,15 +85,33 @@ class CalendarSettings(_Frozen):
     extra_workdays: tuple[date, ...] = ()
 
 
+#: (digits kept at the start, digits kept at the end) of a masked number.
+Keep = tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+#: The shortest number each policy masks: kept digits must be fewer, or the "masked"
+#: number would show in full.
+_SHORTEST = {"id_keep": 15, "phone_keep": 11, "bank_card_keep": 16}
+
+
 class PrivacySettings(_Frozen):
     """One masking policy for every channel of a deployment: numbers masked two ways
     on two channels could be joined back together."""
 
     enabled: bool = True
-    id_keep: tuple[int, int] = (6, 4)
-    phone_keep: tuple[int, int] = (3, 4)
-    bank_card_keep: tuple[int, int] = (6, 4)
+    id_keep: Keep = (6, 4)
+    phone_keep: Keep = (3, 4)
+    bank_card_keep: Keep = (6, 4)
     keep_numbers: tuple[str, ...] = ()
+
+    @field_validator("id_keep", "phone_keep", "bank_card_keep")
+    @classmethod
+    def _hides_something(cls, value: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
+        shortest = _SHORTEST[info.field_name]
+        if sum(value) >= shortest:
+            raise ValueError(
+                f"keeps {sum(value)} digits of a number that can be {shortest} digits "
+                f"long, so nothing would be masked; keep fewer than {shortest} in all"
+            )
+        return value
 
 
 class PluginSettings(_Frozen):
@@ -106,8 +134,12 @@ class Settings(_Frozen):
     concurrency: int = Field(default=8, ge=1, le=256)
     lease_seconds: float = Field(default=900.0, gt=0)
     ledger_sync: Literal["normal", "full"] = "normal"
-    org_code: str = Field(default="00000000000000000X", pattern=r"^[0-9A-Z]{1,18}$")
-    org_codes: dict[str, str] = {}
+    #: No default: an index number is permanent, so one minted from a placeholder
+    #: code would be wrong for ever.
+    org_code: OrgCode | None = None
+    org_codes: dict[str, OrgCode] = {}
+    #: A folder besides each item file's own from which attachments may be taken.
+    attachments_root: Path | None = None
     calendar: CalendarSettings = CalendarSettings()
     privacy: PrivacySettings = PrivacySettings()
     plugins: PluginSettings = PluginSettings()
@@ -118,11 +150,25 @@ class Settings(_Frozen):
     def ledger_path(self) -> Path:
         return self.state_dir / "ledger.sqlite3"
 
-    def org_code_for(self, publisher: str) -> str:
+    def org_code_for(self, publisher: str) -> str | None:
+        """The code index numbers of ``publisher``'s items are minted from, or None
+        when config names none (the item cannot get an index number)."""
         return self.org_codes.get(publisher, self.org_code)
 
 
 _SECTIONS = {"gongkai", "org_codes", "calendar", "privacy", "plugins", "channels"}
+
+
+#: What to tell an operator, by pydantic error type.
+_FIXES = {
+    "string_pattern_mismatch": "write the organisation's 统一社会信用代码: 18 digits or "
+    "capital letters, no spaces",
+    "bool_type": "write true or false",
+    "bool_parsing": "write true or false",
+    "date_type": "write dates as YYYY-MM-DD",
+    "date_from_datetime_parsing": "write dates as YYYY-MM-DD",
+    "date_parsing": "write dates as YYYY-MM-DD",
+}
 
 
 def _error_from_validation(source: str, prefix: str, exc: ValidationError) -> ConfigError:
@@ -130,7 +176,8 @@ def _error_from_validation(source: str, prefix: str, exc: ValidationError) -> Co
     key = ".".join([prefix, *(str(p) for p in err["loc"])]).strip(".")
     if err["type"] == "extra_forbidden":
         return ConfigError(source, key, "unknown key", "remove it or check its spelling")
-    return ConfigError(source, key, err["msg"], "correct the value (see docs/config.md)")
+    problem = err["msg"].removeprefix("Value error, ")
+    return ConfigError(source, key, problem, _FIXES.get(err["type"], "correct the value"))
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -146,7 +193,17 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(source, "", "file not found", f"create it or set {CONFIG_ENV}") from None
+        raise ConfigError(
+            source, "", "file not found", f"create it (gongkai init) or set {CONFIG_ENV}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            source, "", "not UTF-8 text", "save it as UTF-8 (TOML files must be UTF-8)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            source, "", f"cannot be read ({exc.strerror})", "check the path and permissions"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "", f"not valid TOML ({exc})", "fix the syntax") from exc
     return settings_from_dict(data, source=source, base_dir=file.resolve().parent, **overrides)
@@ -182,7 +239,12 @@ def settings_from_dict(
         c if c == "default" or Path(c).is_absolute() else str(base_dir / c)
         for c in settings.catalogue
     )
-    return settings.model_copy(update={"state_dir": state_dir, "catalogue": catalogue})
+    root = settings.attachments_root
+    if root is not None and not root.is_absolute():
+        root = base_dir / root
+    return settings.model_copy(
+        update={"state_dir": state_dir, "catalogue": catalogue, "attachments_root": root}
+    )
 
 
 def _is_secret_field(annotation: Any) -> bool:

@@ -9,7 +9,7 @@ transaction per chunk that records editions and plans deliveries. ``validate`` a
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -18,7 +18,7 @@ from .catalogue import Catalogue
 from .channel import PreparedItem
 from .config import ChannelSettings, Settings
 from .errors import ItemProblem
-from .item import Item, content_hash
+from .item import CST, Item, content_hash
 from .ledger import IngestRecord, Ledger
 from .loader import LoadedItem, problems_from_validation
 from .log import get_logger
@@ -45,6 +45,7 @@ class Intake:
         catalogue: Catalogue,
         calendar: WorkCalendar,
         clock: Callable[[], datetime],
+        known_channels: Collection[str] = (),
     ) -> None:
         self.settings = settings
         self.pm = pm
@@ -54,6 +55,9 @@ class Intake:
         self.catalogue = catalogue
         self.calendar = calendar
         self.clock = clock
+        # Names an item may add or skip: installed channels and those the catalogue
+        # routes to (a catalogue channel not installed yet is a note, not an error).
+        self.known_channels = frozenset(known_channels) | catalogue.channel_names()
         self._items: dict[tuple[str, int], PreparedItem] = {}
         self._fresh: dict[tuple[str, int], tuple[Item, str]] = {}
         self._lock = threading.Lock()
@@ -63,9 +67,9 @@ class Intake:
     def index_numbers(self, items: Iterable[Item], *, allocate: bool = True) -> dict[str, str]:
         """Index numbers for items that do not carry one, in one ledger call."""
         wanted = [
-            (i.id, f"{self.settings.org_code_for(i.publisher)}/{i.formed_on.year:04d}")
+            (i.id, f"{code}/{i.formed_on.year:04d}")
             for i in items
-            if i.index_number is None
+            if i.index_number is None and (code := self.settings.org_code_for(i.publisher))
         ]
         return self.ledger.index_numbers(wanted, allocate=allocate) if wanted else {}
 
@@ -101,10 +105,53 @@ class Intake:
                     item = Item.model_validate(changed.model_dump())
                 except ValidationError as exc:
                     return None, problems_from_validation(source, exc, item.id)
-        problems = self.catalogue.problems(item, source)
+        problems = self.catalogue.problems(item, source) + self._intake_problems(item, source)
         for found in self.pm.hook.gongkai_validate_item(item=item, entry=entry, source=source):
             problems.extend(found or [])
         return (None if problems else item), problems
+
+    def _intake_problems(self, item: Item, source: str) -> list[ItemProblem]:
+        """Checks that need the deployment: today's date, the org codes, the channels."""
+        found = []
+        today = self.clock().astimezone(CST).date()
+        if item.formed_on > today:
+            found.append(
+                ItemProblem(
+                    source,
+                    "formed_on",
+                    f"{item.formed_on} is after today ({today}); formed_on is the date the "
+                    "document was made (成文日期)",
+                    "write the date the document was signed; to publish later, set publish_at",
+                    item.id,
+                )
+            )
+        if item.index_number is None and self.settings.org_code_for(item.publisher) is None:
+            found.append(
+                ItemProblem(
+                    source,
+                    "publisher",
+                    f"no org code to mint its 索引号 from: {self.settings.source} has no "
+                    f"[org_codes] entry for '{item.publisher}' and no [gongkai] org_code",
+                    f'add "{item.publisher}" = "<统一社会信用代码>" under [org_codes] (or '
+                    "org_code under [gongkai]) in config.toml, or give the item its "
+                    "index_number; an index number is permanent, so none is made up",
+                    item.id,
+                )
+            )
+        for kind in ("add", "skip"):
+            for name in getattr(item.channels, kind):
+                if name not in self.known_channels:
+                    found.append(
+                        ItemProblem(
+                            source,
+                            f"channels.{kind}",
+                            f"no channel is named '{name}'",
+                            "use an installed channel (gongkai channels) or one the "
+                            "catalogue names (gongkai catalogue)",
+                            item.id,
+                        )
+                    )
+        return found
 
     def check(self, loaded: Sequence[LoadedItem]) -> tuple[list[LoadedItem], list[ItemProblem]]:
         """The checks publish makes, on the prepared item, with nothing recorded or
@@ -221,7 +268,7 @@ class Intake:
             prepared = PreparedItem(**ready.model_dump(), edition=edition, content_hash=digest)
         else:
             payload, number, digest = self.ledger.edition(item_id, edition)
-            prepared = PreparedItem(**payload, edition=number, content_hash=digest)
+            prepared = PreparedItem.from_stored(payload, number, digest)
         with self._lock:
             self._items[key] = prepared
         return prepared

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from .errors import ItemProblem
-from .item import Item, sha256_file
+from .item import Item, sha256_file, strip_controls
+from .log import get_logger
+
+log = get_logger(__name__)
 
 ITEM_SUFFIXES = (".md", ".json")
 
@@ -32,6 +35,7 @@ _FIXES = {
     "datetime_type": "write the time as YYYY-MM-DDTHH:MM:SS+08:00",
     "string_pattern_mismatch": "use the documented form (see docs/items.md)",
     "literal_error": "use one of the allowed values",
+    "control_character": "remove it: retype the text, or paste it as plain text",
 }
 
 
@@ -75,19 +79,42 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
     raise ItemProblem(source, "", "front matter is not closed", "add a closing '+++' line")
 
 
-def _resolve_attachments(data: dict[str, Any], base: Path, source: str) -> list[ItemProblem]:
-    """Make attachment paths absolute and fill in or check their sha256."""
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path.is_relative_to(root) for root in roots)
+
+
+def _resolve_attachments(
+    data: dict[str, Any], base: Path, source: str, roots: Sequence[Path]
+) -> list[ItemProblem]:
+    """Make attachment paths absolute and fill in or check their sha256.
+
+    An attachment must resolve (symlinks followed) inside the item file's folder or
+    one of ``roots``: otherwise an item file could publish any file the process can
+    read (``../../etc/passwd``). File names must be unique in an item, since channels
+    and the archive store attachments by name."""
     problems: list[ItemProblem] = []
     attachments = data.get("attachments")
     if not isinstance(attachments, list):
         return problems
+    allowed = [base.resolve(), *roots]
+    names: dict[str, int] = {}
     for index, att in enumerate(attachments):
-        if not isinstance(att, dict) or "path" not in att:
+        if not isinstance(att, dict) or not isinstance(att.get("path"), str):
             continue
-        path = Path(att["path"])
-        if not path.is_absolute():
-            path = base / path
         field = f"attachments.{index}.path"
+        path = (base / att["path"]).resolve()
+        if not _inside(path, allowed):
+            where = " or ".join(str(r) for r in allowed)
+            problems.append(
+                ItemProblem(
+                    source,
+                    field,
+                    f"'{att['path']}' is outside the item's folder ({where})",
+                    "copy the file next to the item file and give a relative path, or set "
+                    "[gongkai] attachments_root in config.toml to the folder that holds it",
+                )
+            )
+            continue
         if not path.is_file():
             problems.append(
                 ItemProblem(
@@ -95,6 +122,17 @@ def _resolve_attachments(data: dict[str, Any], base: Path, source: str) -> list[
                 )
             )
             continue
+        if path.name in names:
+            problems.append(
+                ItemProblem(
+                    source,
+                    field,
+                    f"the file name '{path.name}' is also used by attachments.{names[path.name]}",
+                    "rename one of the files: attachments are published by file name",
+                )
+            )
+            continue
+        names[path.name] = index
         att["path"] = str(path)
         actual = sha256_file(path)
         if "sha256" in att and att["sha256"] != actual:
@@ -110,10 +148,29 @@ def _resolve_attachments(data: dict[str, Any], base: Path, source: str) -> list[
     return problems
 
 
+def _clean_body(data: dict[str, Any], source: str) -> None:
+    """Strip control characters from a body, with a warning: they come in with text
+    pasted from terminals and word processors, and the reader never sees them."""
+    body = data.get("body")
+    if isinstance(body, str):
+        cleaned, removed = strip_controls(body)
+        if removed:
+            data["body"] = cleaned
+            log.warning(
+                "control characters removed from the body",
+                source=source,
+                item_id=data.get("id"),
+                removed=removed,
+            )
+
+
 def parse_item_data(
-    data: dict[str, Any], source: str, base: Path | None = None
+    data: dict[str, Any], source: str, base: Path | None = None, roots: Sequence[Path] = ()
 ) -> tuple[Item | None, list[ItemProblem]]:
-    problems = _resolve_attachments(data, base or Path.cwd(), source)
+    """An Item from one file's fields; attachment paths are resolved against ``base``
+    (the file's folder) and must stay inside it or ``roots``."""
+    _clean_body(data, source)
+    problems = _resolve_attachments(data, base or Path.cwd(), source, roots)
     if problems:
         return None, problems
     try:
@@ -122,8 +179,18 @@ def parse_item_data(
         return None, problems_from_validation(source, exc, data.get("id"))
 
 
-def parse_text(text: str, source: str, *, suffix: str, base: Path, stem: str | None = None):
+def parse_text(
+    text: str,
+    source: str,
+    *,
+    suffix: str,
+    base: Path,
+    stem: str | None = None,
+    roots: Sequence[Path] = (),
+) -> tuple[list[Item], list[ItemProblem]]:
     """Parse one file's text. Returns (items, problems)."""
+    # Windows editors save UTF-8 with a byte-order mark; it is not part of the text.
+    text = text.removeprefix("\ufeff")
     if suffix == ".json":
         try:
             payload = json.loads(text)
@@ -136,7 +203,7 @@ def parse_text(text: str, source: str, *, suffix: str, base: Path, stem: str | N
             if not isinstance(record, dict):
                 problems.append(ItemProblem(where, "", "not a JSON object", "give one object"))
                 continue
-            item, found = parse_item_data(record, where, base)
+            item, found = parse_item_data(record, where, base, roots)
             problems.extend(found)
             if item:
                 items.append(item)
@@ -149,7 +216,7 @@ def parse_text(text: str, source: str, *, suffix: str, base: Path, stem: str | N
     # A Markdown file is one item; its name is a good default id.
     if stem is not None:
         data.setdefault("id", stem)
-    item, problems = parse_item_data(data, source, base)
+    item, problems = parse_item_data(data, source, base, roots)
     return ([item] if item else []), problems
 
 
@@ -171,48 +238,70 @@ def _expand(paths: Iterable[str | Path]) -> Iterable[Path | None]:
             yield path
 
 
-def load_paths(paths: Iterable[str | Path]) -> tuple[list[LoadedItem], list[ItemProblem]]:
-    """Load every item under ``paths`` (files, directories, or ``-`` for JSON on stdin)."""
+def load_paths(
+    paths: Iterable[str | Path], *, attachments_root: Path | None = None
+) -> tuple[list[LoadedItem], list[ItemProblem]]:
+    """Load every item under ``paths`` (files, directories, or ``-`` for JSON on stdin).
+
+    Attachments must lie in their item file's folder or under ``attachments_root``.
+    Items that share an id are all refused: which one the author meant is a guess."""
+    roots = (attachments_root.resolve(),) if attachments_root else ()
     loaded: list[LoadedItem] = []
     problems: list[ItemProblem] = []
     for path in _expand(paths):
         if path is None:
-            items, found = parse_text(sys.stdin.read(), "<stdin>", suffix=".json", base=Path.cwd())
+            items, found = parse_text(
+                sys.stdin.read(), "<stdin>", suffix=".json", base=Path.cwd(), roots=roots
+            )
             source = "<stdin>"
         else:
             source = str(path)
-            if not path.exists():
-                problems.append(ItemProblem(source, "", "no such file", "check the path"))
-                continue
-            if path.suffix not in ITEM_SUFFIXES:
-                problems.append(
-                    ItemProblem(source, "", "not an item file", "use a .md or .json file")
-                )
-                continue
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                problems.append(ItemProblem(source, "", "not UTF-8 text", "save the file as UTF-8"))
+            text, problem = _read(path)
+            if problem is not None:
+                problems.append(problem)
                 continue
             items, found = parse_text(
-                text, source, suffix=path.suffix, base=path.parent, stem=path.stem
+                text, source, suffix=path.suffix, base=path.parent, stem=path.stem, roots=roots
             )
         loaded.extend(LoadedItem(item, source) for item in items)
         problems.extend(found)
-    seen: dict[str, str] = {}
-    unique: list[LoadedItem] = []
+    return _refuse_shared_ids(loaded, problems)
+
+
+def _read(path: Path) -> tuple[str, ItemProblem | None]:
+    source = str(path)
+    if not path.exists():
+        return "", ItemProblem(source, "", "no such file", "check the path")
+    if path.suffix not in ITEM_SUFFIXES or not path.is_file():
+        return "", ItemProblem(source, "", "not an item file", "use a .md or .json file")
+    try:
+        return path.read_text(encoding="utf-8"), None
+    except UnicodeDecodeError:
+        return "", ItemProblem(source, "", "not UTF-8 text", "save the file as UTF-8")
+    except OSError as exc:
+        return "", ItemProblem(
+            source, "", f"cannot be read ({exc.strerror})", "check the file's permissions"
+        )
+
+
+def _refuse_shared_ids(
+    loaded: list[LoadedItem], problems: list[ItemProblem]
+) -> tuple[list[LoadedItem], list[ItemProblem]]:
+    sources: dict[str, list[str]] = {}
     for entry in loaded:
-        if entry.item.id in seen:
-            problems.append(
+        sources.setdefault(entry.item.id, []).append(entry.source)
+    for item_id, where in sources.items():
+        if len(where) > 1:
+            problems.extend(
                 ItemProblem(
-                    entry.source,
+                    source,
                     "id",
-                    f"id '{entry.item.id}' is also used by {seen[entry.item.id]}",
-                    "give each item its own id",
-                    entry.item.id,
+                    f"id '{item_id}' is used by {len(where)} files in this batch: "
+                    f"{', '.join(where)}; none of them is published",
+                    "give each item its own id (an edit of an item keeps its id and "
+                    "replaces the old file)",
+                    item_id,
                 )
+                for source in where
             )
-            continue
-        seen[entry.item.id] = entry.source
-        unique.append(entry)
-    return unique, problems
+    return [e for e in loaded if len(sources[e.item.id]) == 1], problems

@@ -180,6 +180,7 @@ class Publisher:
             catalogue=self.catalogue,
             calendar=self.calendar,
             clock=self.clock,
+            known_channels=self.channel_classes,
         )
 
     def validate(self, paths: Iterable[str | Path]) -> tuple[list[LoadedItem], list]:
@@ -200,7 +201,7 @@ class Publisher:
         active = self._channel(channel)
         if isinstance(item, str):
             payload, edition, digest = self.ledger.edition(item)
-            prepared = PreparedItem(**payload, edition=edition, content_hash=digest)
+            prepared = PreparedItem.from_stored(payload, edition, digest)
         else:
             prepared = self._preview(item)
         return active.instance.render(prepared)

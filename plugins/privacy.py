@@ -41,9 +41,12 @@ def luhn_valid(number: str) -> bool:
 
 
 def mask(value: str, keep: tuple[int, int]) -> str:
-    head, tail = keep
+    """``value`` with all but ``head`` leading and ``tail`` trailing characters
+    starred. Never shows more than the policy keeps: if the two would meet, nothing
+    is shown (config refuses such policies, but a library caller may pass one)."""
+    head, tail = (max(0, n) for n in keep)
     if head + tail >= len(value):
-        return value
+        return "*" * len(value)
     return value[:head] + "*" * (len(value) - head - tail) + value[len(value) - tail :]
 
 

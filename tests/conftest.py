@@ -69,7 +69,12 @@ def make_publisher(tmp_path, clock, sleeper, script):
             plugins = [recording_plugin(script, guarantee=guarantee, reconcile=reconcile)]
         if channels is None:
             channels = {"recorder": {"every_item": True, "retry": {"attempts": 3}}}
-        data = {"gongkai": {"state_dir": str(tmp_path / "state"), **gongkai}, "channels": channels}
+        gongkai = {
+            "state_dir": str(tmp_path / "state"),
+            "org_code": "11510121009087532X",
+            **gongkai,
+        }
+        data = {"gongkai": gongkai, "channels": channels}
         settings = settings_from_dict(data, source="test-config.toml", base_dir=tmp_path)
         publisher = Publisher(
             settings, clock=clock, sleep=sleeper, plugins=plugins, load_entry_points=False

@@ -102,3 +102,33 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
 def test_disabled_channel_is_not_built(tmp_path):
     settings = load_settings(write(tmp_path, "[channels.archive]\nenabled = false\n"))
     assert Publisher(settings, load_entry_points=False).channels == {}
+
+
+def test_a_bad_org_code_is_refused_when_config_loads(tmp_path):
+    # It used to pass `validate`, then mint unreadable index numbers in `publish`.
+    path = write(tmp_path, '[org_codes]\n"金堂县教育局" = "bad code!"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert info.value.key == "org_codes.金堂县教育局"
+    assert "统一社会信用代码" in info.value.fix
+
+
+def test_no_org_code_by_default(tmp_path):
+    # An index number is permanent: none is ever minted from a placeholder code.
+    settings = load_settings(write(tmp_path, "[gongkai]\n"))
+    assert settings.org_code is None and settings.org_code_for("金堂县教育局") is None
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [(b"[gongkai]\nstate_dir = '\xb9\xab\xbf\xaa'\n", "not UTF-8"), (None, "cannot be read")],
+)
+def test_unreadable_config_is_a_config_error(tmp_path, data, problem):
+    path = tmp_path / "config.toml"
+    if data is None:
+        path.mkdir()  # a folder where the file should be
+    else:
+        path.write_bytes(data)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert info.value.file == str(path) and problem in info.value.problem

@@ -227,7 +227,11 @@ def test_hanging_channel_does_not_block_the_others(tmp_path, clock, sleeper, ite
     slow.hang_ids = {"a-1"}
     settings = settings_from_dict(
         {
-            "gongkai": {"state_dir": str(tmp_path / "s"), "concurrency": 2},
+            "gongkai": {
+                "org_code": "11510121009087532X",
+                "state_dir": str(tmp_path / "s"),
+                "concurrency": 2,
+            },
             "channels": {
                 "slow": {"every_item": True, "delivery_timeout": 0.3},
                 "fast": {"every_item": True},
@@ -371,7 +375,7 @@ def test_remote_job_is_polled_on_later_runs(tmp_path, clock, sleeper, item_facto
 
     settings = settings_from_dict(
         {
-            "gongkai": {"state_dir": str(tmp_path / "s")},
+            "gongkai": {"org_code": "11510121009087532X", "state_dir": str(tmp_path / "s")},
             "channels": {"slowjob": {"every_item": True}},
         }
     )
@@ -455,7 +459,7 @@ def test_a_failing_check_pauses_its_channel_for_the_run(tmp_path, clock, sleeper
     broken_cls.check = failing_check
     settings = settings_from_dict(
         {
-            "gongkai": {"state_dir": str(tmp_path / "s")},
+            "gongkai": {"org_code": "11510121009087532X", "state_dir": str(tmp_path / "s")},
             "channels": {"broken": {"every_item": True}, "fine": {"every_item": True}},
         }
     )

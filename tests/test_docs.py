@@ -411,7 +411,8 @@ def _check_item_file(snippet: Snippet, request, name: str) -> None:
     path = tmp_path / name
     path.write_text(snippet.code, encoding="utf-8")
     settings = settings_from_dict(
-        {"gongkai": {"state_dir": str(tmp_path / "state")}}, base_dir=tmp_path
+        {"gongkai": {"state_dir": str(tmp_path / "state"), "org_code": "11510121009087532X"}},
+        base_dir=tmp_path,
     )
     with Publisher(settings, load_entry_points=False) as publisher:
         good, problems = publisher.validate([path])

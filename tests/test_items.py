@@ -137,9 +137,12 @@ def test_duplicate_ids_in_one_batch(tmp_path):
     (tmp_path / "b.md").write_text(
         GOOD.replace("+++\ncatalog", '+++\nid = "same"\ncatalog'), "utf-8"
     )
+    (tmp_path / "c.md").write_text(GOOD, "utf-8")
     loaded, problems = load_paths([tmp_path])
-    assert len(loaded) == 1
-    assert problems[0].field == "id" and "a.md" in problems[0].problem
+    # Which file the author meant is a guess: neither goes out, and both are named.
+    assert [e.source for e in loaded] == [str(tmp_path / "c.md")]
+    assert {p.source for p in problems} == {str(tmp_path / "a.md"), str(tmp_path / "b.md")}
+    assert all(p.field == "id" and "a.md" in str(p) and "b.md" in str(p) for p in problems)
 
 
 def test_hidden_folders_are_skipped(tmp_path):

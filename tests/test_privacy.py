@@ -34,3 +34,34 @@ def test_policy_is_configurable_and_keeps_listed_numbers():
 def test_numbers_inside_longer_digit_runs_are_left_alone():
     text = "编号2026139812345678901"
     assert mask_text(text, PrivacySettings()) == text
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("id_keep", [-1, 4]),  # a negative count used to slice from the end: all 18 shown
+        ("id_keep", [10, 10]),  # keeps more digits than an ID number has
+        ("phone_keep", [6, 6]),
+        ("bank_card_keep", [8, 8]),
+    ],
+)
+def test_a_policy_that_would_mask_nothing_is_refused_at_load(tmp_path, key, value):
+    from gongkai.config import load_settings
+    from gongkai.errors import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"[privacy]\n{key} = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert info.value.file == str(path)
+    assert info.value.key.startswith(f"privacy.{key}")
+
+
+@pytest.mark.parametrize("keep", [(-1, 4), (10, 10), (18, 0), (0, 30)])
+def test_mask_never_shows_more_digits_than_the_policy_keeps(keep):
+    from gongkai.plugins.privacy import mask
+
+    number = "11010519491231002X"
+    shown = sum(c != "*" for c in mask(number, keep))
+    head, tail = (max(0, n) for n in keep)
+    assert shown <= min(head + tail, len(number)) and shown < len(number)
