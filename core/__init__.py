@@ -18,9 +18,11 @@ from .errors import (
     DeliveryError,
     GongkaiError,
     ItemProblem,
+    LedgerWriteError,
     OutcomeUnknown,
     PermanentError,
     RateLimited,
+    StateError,
     TransientError,
 )
 from .item import Attachment, Item
@@ -42,6 +44,7 @@ __all__ = [
     "DeliveryError",
     "DeliveryOutcome",
     "GongkaiError",
+    "LedgerWriteError",
     "Guarantee",
     "Item",
     "ItemProblem",
@@ -53,6 +56,7 @@ __all__ = [
     "Receipt",
     "Rendition",
     "RunResult",
+    "StateError",
     "TransientError",
     "hookimpl",
 ]

@@ -26,12 +26,12 @@ from .errors import (
     ItemProblem,
     ItemRejected,
     PluginError,
+    StateError,
     UnknownItem,
     UsageError,
 )
 from .item import CST
 from .ledger import NEEDS_ATTENTION
-from .loader import load_paths
 from .log import configure, scrub
 from .publisher import Publisher
 
@@ -142,9 +142,13 @@ def cmd_publish(args) -> int:
             f"\nthe ledger still holds deliveries that are not done: {waiting}; "
             "`gongkai status` shows them"
         )
+    if result.halted:
+        text += f"\nthe run stopped early: {result.halted}"
     _emit(args, result.as_dict(), text.strip())
     if result.problems:
         print(_problems_text(result.problems), file=sys.stderr)
+    if result.halted:
+        print(f"error: {scrub(result.halted)}", file=sys.stderr)
     return result.exit_code
 
 
@@ -239,7 +243,7 @@ def cmd_render(args) -> int:
     with _publisher(args) as publisher:
         target: Any = args.item
         if Path(args.item).is_file():
-            loaded, problems = load_paths([args.item])
+            loaded, problems = publisher.load([args.item])
             if problems:
                 print(_problems_text(problems), file=sys.stderr)
                 return EXIT_USAGE
@@ -350,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the try
         return code
-    except (ConfigError, PluginError, UnknownItem, ItemRejected, UsageError) as exc:
+    except (ConfigError, PluginError, StateError, UnknownItem, ItemRejected, UsageError) as exc:
         print(f"error: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except GongkaiError as exc:

@@ -145,3 +145,18 @@ class UsageError(GongkaiError):
 
 class UnknownItem(GongkaiError):
     """An item id was named that the ledger has never seen."""
+
+
+# --- state errors: the state directory and the ledger -------------------------------------
+
+
+class StateError(GongkaiError):
+    """The state directory or the ledger file cannot be used (a garbage file, a
+    read-only folder, a file where the folder should be). Nothing was changed; the
+    message names the path and what to do."""
+
+
+class LedgerWriteError(GongkaiError):
+    """The ledger could not record a step in the middle of a run (the disk filled up,
+    the file became read-only). What was recorded before stays; deliveries caught in
+    flight are settled by the next run."""

@@ -41,7 +41,7 @@ class Intake:
         settings: Settings,
         pm,
         channels: Mapping[str, ChannelSettings],
-        ledger: Ledger,
+        ledger: Ledger | None,
         catalogue: Catalogue,
         calendar: WorkCalendar,
         clock: Callable[[], datetime],
@@ -62,6 +62,11 @@ class Intake:
         self._fresh: dict[tuple[str, int], tuple[Item, str]] = {}
         self._lock = threading.Lock()
 
+    def _recording(self) -> Ledger:
+        if self.ledger is None:  # a bug in the caller, not an input problem
+            raise RuntimeError("this Intake was built without a ledger; it cannot record")
+        return self.ledger
+
     # --- preparing ------------------------------------------------------------------------
 
     def index_numbers(self, items: Iterable[Item], *, allocate: bool = True) -> dict[str, str]:
@@ -71,7 +76,9 @@ class Intake:
             for i in items
             if i.index_number is None and (code := self.settings.org_code_for(i.publisher))
         ]
-        return self.ledger.index_numbers(wanted, allocate=allocate) if wanted else {}
+        if not wanted or self.ledger is None:
+            return {}
+        return self.ledger.index_numbers(wanted, allocate=allocate)
 
     def prepare(
         self, item: Item, source: str, numbers: dict[str, str] | None = None
@@ -226,7 +233,7 @@ class Intake:
         if not records:
             return []
         planned: list[tuple[str, str, str]] = []
-        answers = self.ledger.ingest([r for r, _, _ in records], now)
+        answers = self._recording().ingest([r for r, _, _ in records], now)
         for (record, source, item), answer in zip(records, answers, strict=True):
             problem = _refusal(answer.status, answer.edition, answer.latest_edition)
             if problem is not None:
@@ -267,7 +274,7 @@ class Intake:
             ready, digest = fresh
             prepared = PreparedItem(**ready.model_dump(), edition=edition, content_hash=digest)
         else:
-            payload, number, digest = self.ledger.edition(item_id, edition)
+            payload, number, digest = self._recording().edition(item_id, edition)
             prepared = PreparedItem.from_stored(payload, number, digest)
         with self._lock:
             self._items[key] = prepared

@@ -17,7 +17,7 @@ from .attempt import ActiveChannel
 from .catalogue import Catalogue
 from .channel import ChannelContext, PreparedItem, Rendition
 from .config import Settings, build_channel_settings, load_settings
-from .errors import ConfigError, ItemRejected, UnknownItem, UsageError
+from .errors import ConfigError, ItemProblem, ItemRejected, UnknownItem, UsageError
 from .intake import Intake
 from .item import Item, content_hash
 from .ledger import DeliveryRow, Ledger, SQLiteLedger
@@ -96,6 +96,12 @@ class Publisher:
         return self._ledger
 
     @property
+    def has_ledger(self) -> bool:
+        """Whether a ledger exists yet. Verbs that only read check this first, so that
+        looking never creates the state directory."""
+        return self._ledger is not None or self.settings.ledger_path.exists()
+
+    @property
     def channels(self) -> dict[str, ActiveChannel]:
         if self._channels is None:
             self._channels = {}
@@ -114,11 +120,12 @@ class Publisher:
 
     def run(self) -> Run:
         """The steps of one run, built afresh (a run owns its claims)."""
+        ledger = self.ledger  # a run records: create the ledger before intake looks
         return Run(
             settings=self.settings,
             pm=self.pm,
             channels=self.channels,
-            ledger=self.ledger,
+            ledger=ledger,
             intake=self.intake(),
             clock=self.clock,
             sleep=self.sleep,
@@ -160,8 +167,13 @@ class Publisher:
         progress: Callable[[int, int], None] | None = None,
     ) -> RunResult:
         """Load item files (bad ones become problems) and publish the rest."""
-        loaded, problems = load_paths(paths)
+        loaded, problems = self.load(paths)
         return self._run(loaded, RunResult(problems=list(problems)), progress)
+
+    def load(self, paths: Iterable[str | Path]) -> tuple[list[LoadedItem], list[ItemProblem]]:
+        """Read item files (attachments confined to each file's folder or the
+        configured ``attachments_root``); bad files become problems."""
+        return load_paths(paths, attachments_root=self.settings.attachments_root)
 
     def _run(self, loaded, result: RunResult, progress) -> RunResult:
         run = self.run()
@@ -171,12 +183,12 @@ class Publisher:
 
     def intake(self) -> Intake:
         """The intake steps alone (prepare, validate, version), for verbs that record
-        and send nothing."""
+        and send nothing. Without a ledger yet, none is created: nothing has numbers."""
         return Intake(
             settings=self.settings,
             pm=self.pm,
             channels=self.channel_settings,
-            ledger=self.ledger,
+            ledger=self.ledger if self.has_ledger else None,
             catalogue=self.catalogue,
             calendar=self.calendar,
             clock=self.clock,
@@ -185,13 +197,15 @@ class Publisher:
 
     def validate(self, paths: Iterable[str | Path]) -> tuple[list[LoadedItem], list]:
         """Parse and check items without recording or sending anything."""
-        loaded, problems = load_paths(paths)
+        loaded, problems = self.load(paths)
         good, found = self.intake().check(loaded)
         return good, problems + found
 
     def status(self, item_id: str | None = None) -> list[DeliveryRow]:
         """The ledger's delivery rows (all, or one item's). In-flight rows whose
         process is gone are settled first, so they show as what they now are."""
+        if not self.has_ledger:
+            return []
         expire(self.ledger, self.clock)
         return self.ledger.rows(item_id=item_id)
 
@@ -200,6 +214,8 @@ class Publisher:
         without sending or recording anything."""
         active = self._channel(channel)
         if isinstance(item, str):
+            if not self.has_ledger:
+                raise UnknownItem(f"the ledger has no item '{item}'; nothing is published yet")
             payload, edition, digest = self.ledger.edition(item)
             prepared = PreparedItem.from_stored(payload, edition, digest)
         else:
@@ -214,6 +230,8 @@ class Publisher:
         if ready is None:
             raise ItemRejected(problems)
         try:
+            if not self.has_ledger:
+                raise UnknownItem(ready.id)
             _, latest, latest_hash = self.ledger.edition(ready.id)
         except UnknownItem:
             latest, latest_hash = 0, ""
@@ -242,7 +260,7 @@ class Publisher:
         process is sending at this moment is taken down as soon as it ends."""
         if not reason.strip():
             raise UsageError("a withdrawal needs a reason (--reason); it is recorded and shown")
-        if not self.ledger.rows(item_id=item_id):
+        if not self.has_ledger or not self.ledger.rows(item_id=item_id):
             raise UnknownItem(f"the ledger has no item '{item_id}'; check the id (gongkai status)")
         return self.run().withdraw(item_id, reason, RunResult())
 
@@ -266,7 +284,9 @@ class Publisher:
         """Queue ``failed`` deliveries again (and ``unknown`` ones with ``unknown=True``,
         once an operator has checked that the remote does not have them)."""
         states = ("failed", "unknown") if unknown else ("failed",)
-        queued = []
+        queued: list[DeliveryRow] = []
+        if not self.has_ledger:
+            return queued
         for row in self.ledger.rows(item_id=item_id, states=states):
             if channel and row.channel != channel:
                 continue

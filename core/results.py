@@ -46,12 +46,15 @@ class RunResult:
     """What one run did: one outcome per (item, channel) it touched, the problems of
     the items it could not take, and ``backlog``: how many deliveries anywhere in the
     ledger are still ``retry-wait``, ``failed`` or ``unknown`` after the run (so a
-    bare ``gongkai publish`` from cron exits 1 while any need attention)."""
+    bare ``gongkai publish`` from cron exits 1 while any need attention).
+    ``halted`` says why the run stopped early (the ledger could not be written: a
+    full disk); what it reports is what it did before that."""
 
     outcomes: list[DeliveryOutcome] = field(default_factory=list)
     problems: list[ItemProblem] = field(default_factory=list)
     editions: dict[str, int] = field(default_factory=dict)
     backlog: dict[str, int] = field(default_factory=dict)
+    halted: str | None = None
 
     @property
     def failed(self) -> list[DeliveryOutcome]:
@@ -59,7 +62,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and not self.failed and not self.backlog
+        return not self.problems and not self.failed and not self.backlog and not self.halted
 
     @property
     def exit_code(self) -> int:
@@ -68,7 +71,7 @@ class RunResult:
         because it needs the author, not a rerun."""
         if self.problems:
             return 2
-        return 1 if self.failed or self.backlog else 0
+        return 1 if self.failed or self.backlog or self.halted else 0
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -90,4 +93,5 @@ class RunResult:
             "outcomes": [o.as_dict() for o in self.outcomes],
             "problems": [p.as_dict() for p in self.problems],
             "backlog": dict(self.backlog),
+            "halted": self.halted,
         }

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from .attempt import ActionPath, ActiveChannel
 from .config import Settings
+from .errors import LedgerWriteError
 from .intake import Intake
 from .item import CST
 from .lease import new_owner
@@ -53,6 +54,8 @@ class Run:
         self.ledger = ledger
         self.clock = clock
         self.monotonic = monotonic
+        #: Set when the ledger could not be written and the run stopped early.
+        self.halted: LedgerWriteError | None = None
         self.owner = new_owner()
         self.intake = intake
         self.path = ActionPath(
@@ -77,10 +80,17 @@ class Run:
         planned: list[tuple[str, str, str]] = []
 
         def body(scheduler: Scheduler) -> None:
-            planned.extend(
-                self.intake.ingest(loaded, result, on_chunk=lambda ids: self._queue(scheduler, ids))
-            )
-            self._queue(scheduler, None)
+            try:
+                planned.extend(
+                    self.intake.ingest(
+                        loaded, result, on_chunk=lambda ids: self._queue(scheduler, ids)
+                    )
+                )
+                self._queue(scheduler, None)
+            except LedgerWriteError as exc:
+                # Each ledger transaction rolled back whole: stop taking work, report
+                # what this run did, and let the next run pick up the rest.
+                scheduler.halt(exc)
 
         self._report(result, self._schedule(body), planned)
         return result
@@ -132,18 +142,24 @@ class Run:
             body(scheduler)
         finally:
             outcomes, leftover = scheduler.finish()
-            self.path.flush()
-            unused = [t.claimed for t in leftover if t.claimed is not None]
-            if unused:
-                self.ledger.release(unused, self.clock())
+            try:
+                self.path.flush()
+                unused = [t.claimed for t in leftover if t.claimed is not None]
+                if unused:
+                    self.ledger.release(unused, self.clock())
+            except LedgerWriteError as exc:
+                # Unreleased claims lapse with their lease; the next run settles them.
+                scheduler.halt(exc)
+        self.halted = scheduler.halted
+        reason = (
+            "not started: the ledger cannot be written; a later run sends it"
+            if scheduler.halted
+            else "channel paused for this run; a later run sends it"
+        )
         for task in leftover:
             outcomes.append(
                 DeliveryOutcome(
-                    task.row.item_id,
-                    task.row.channel,
-                    "paused",
-                    task.row.edition,
-                    "channel paused for this run; a later run sends it",
+                    task.row.item_id, task.row.channel, "paused", task.row.edition, reason
                 )
             )
         return outcomes
@@ -188,6 +204,10 @@ class Run:
         # A row is read back only where the report could be wrong: pairs this run did
         # not act on, and successes with a newer edition in the ledger.
         suspect = {p for p, o in done.items() if latest.get(p[0], 0) > (o.edition or 0)}
+        if self.halted is not None:
+            # A success may not have been committed before the ledger failed: report
+            # what the ledger holds, not what the channel answered.
+            suspect = set(done)
         wanted = (set(plans) - set(acted)) | suspect
         ids = sorted({item_id for item_id, _ in wanted})
         rows = {(r.item_id, r.channel): r for r in self.ledger.rows(item_ids=ids)} if ids else {}
@@ -200,6 +220,8 @@ class Run:
             if pair not in acted and pair in rows:
                 result.outcomes.append(_from_row(rows[pair], plan, now))
         result.backlog = backlog(self.ledger)
+        if self.halted is not None:
+            result.halted = str(self.halted)
 
 
 def _from_row(row: DeliveryRow, plan: str, now: datetime) -> DeliveryOutcome:

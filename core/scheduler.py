@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from .errors import LedgerWriteError
 from .ledger import DeliveryRow
 from .log import get_logger, scrub
 from .results import DeliveryOutcome
@@ -85,6 +86,7 @@ class Scheduler:
         self.all_done = threading.Condition(self.lock)
         self.counter = 0
         self.closed = False
+        self.halted: LedgerWriteError | None = None
         self.workers = concurrency
 
     def start(self) -> None:
@@ -116,6 +118,14 @@ class Scheduler:
         with self.lock:
             self.paused.add(name)
 
+    def halt(self, error: LedgerWriteError) -> None:
+        """The ledger cannot record anything: start nothing more. Tasks already
+        running end on their own; unstarted ones are left for the next run."""
+        with self.lock:
+            if self.halted is None:
+                self.halted = error
+            self.paused.update(self.queues)
+
     def _take(self) -> tuple[int, Task] | None:
         # Caller holds the lock. Round-robin: a channel that got work goes to the back.
         for name in list(self.queues):
@@ -146,6 +156,8 @@ class Scheduler:
             try:
                 attempted = self.work(task, self.pause)
             except Exception as exc:  # noqa: BLE001 - the ledger itself failed
+                if isinstance(exc, LedgerWriteError):
+                    self.halt(exc)
                 log.error(
                     "task crashed", item_id=row.item_id, channel=row.channel, error=scrub(str(exc))
                 )

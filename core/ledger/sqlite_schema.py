@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import GongkaiError
+from ..errors import LedgerWriteError, StateError
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema
@@ -163,7 +163,14 @@ class SQLiteConnection:
 
     def __init__(self, path: str | Path, *, sync: str = "normal", busy_timeout: float = 60.0):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = "it is a file, not a folder" if self.path.parent.is_file() else exc.strerror
+            raise StateError(
+                f"{self.path.parent}: cannot use it as the state directory ({why}); point "
+                "[gongkai] state_dir in config.toml at a folder gongkai may write"
+            ) from None
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
         #: Each claim gets its own lease token, so a late answer to a lost claim can
@@ -172,11 +179,57 @@ class SQLiteConnection:
         # Reads use a pool of their own connections: in WAL a reader never waits for a
         # writer, so a worker checking its claim is not held up by a long ingest.
         self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._db = self._connect()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        self._db = self._open(sync)
+
+    def _open(self, sync: str) -> sqlite3.Connection:
+        """Connect, check that the file is a gongkai ledger, and migrate it. A file
+        that is not one is left exactly as it was."""
+        try:
+            self._db = db = self._connect()
+        except sqlite3.Error as exc:
+            raise self._state_error(exc) from None
+        try:
+            # Read before anything writes: a garbage file fails here, untouched.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            foreign = db.execute(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            ).fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StateError(
+                    f"{self.path}: the ledger has schema version {version}, newer than this "
+                    f"gongkai knows ({len(MIGRATIONS)}); it was left untouched. Upgrade gongkai"
+                )
+            if version == 0 and foreign:
+                raise StateError(
+                    f"{self.path}: this SQLite file is not a gongkai ledger (it has tables "
+                    "of another program); it was left untouched. Point [gongkai] state_dir "
+                    "at another folder, or move the file aside"
+                )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except (sqlite3.Error, LedgerWriteError) as exc:
+            db.close()
+            cause = exc.__cause__ if isinstance(exc, LedgerWriteError) else exc
+            raise self._state_error(cause) from None
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _state_error(self, exc: sqlite3.Error) -> StateError:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return StateError(
+                f"{self.path}: not a gongkai ledger ({text}); it was left untouched. If it "
+                "is a damaged ledger, restore it from a backup; otherwise move it aside or "
+                "point [gongkai] state_dir at another folder"
+            )
+        return StateError(
+            f"{self.path}: cannot open the ledger ({text}); check that the state directory "
+            f"{self.path.parent} and the files in it are writable by this user"
+        )
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(
@@ -200,20 +253,31 @@ class SQLiteConnection:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                else:
+                    self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                # A full disk, a file made read-only or a lock held past the busy
+                # timeout: the transaction is rolled back, so what was recorded stays
+                # consistent, but this run cannot go on recording.
+                raise LedgerWriteError(
+                    f"{self.path}: cannot write the ledger ({exc}); free disk space or fix "
+                    "the file's permissions, then run `gongkai publish` again: anything "
+                    "caught in flight is settled then"
+                ) from exc
 
     def _migrate(self) -> None:
         with self._write() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
-                raise GongkaiError(
+                raise StateError(
                     f"{self.path}: the ledger has schema version {version}, newer than this "
                     f"gongkai knows ({len(MIGRATIONS)}); upgrade gongkai"
                 )

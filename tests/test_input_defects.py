@@ -1,0 +1,278 @@
+"""Issue 6 defects: bad input that used to pass, leak or wedge later runs.
+
+Each test failed on the code before the fix. The CLI-level corpus of bad files lives in
+test_bad_input.py; these tests pin each rule where it is enforced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+
+import pytest
+
+from gongkai.channel import PreparedItem
+from gongkai.loader import load_paths
+
+GOOD = """+++
+catalog = "housing.policy"
+title = "公共租赁住房申请指南"
+publisher = "金堂县房产管理局"
+formed_on = 2026-11-20
+{extra}+++
+申请条件、申请材料和办理流程如下。{body}
+"""
+
+
+def item_file(folder, name="jt-guide.md", extra="", body=""):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(GOOD.format(extra=extra, body=body), encoding="utf-8")
+    return path
+
+
+def attachment(path):
+    return f'[[attachments]]\ntitle = "附件"\npath = "{path}"\n'
+
+
+# --- 1. attachments stay inside the item's folder ------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["parent", "absolute", "symlink"])
+def test_an_attachment_outside_the_items_folder_is_refused(tmp_path, kind):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0", encoding="utf-8")
+    items = tmp_path / "office" / "items"
+    items.mkdir(parents=True)
+    target = {"parent": "../../secret.txt", "absolute": str(secret), "symlink": "link.txt"}[kind]
+    if kind == "symlink":
+        os.symlink(secret, items / "link.txt")
+    path = item_file(items, extra=attachment(target))
+    loaded, [problem] = load_paths([path])
+    assert loaded == []
+    assert problem.source == str(path) and problem.field == "attachments.0.path"
+    assert "outside" in problem.problem and "attachments_root" in problem.fix
+
+
+def test_attachments_root_lets_an_office_keep_files_elsewhere(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "名单.csv").write_text("姓名,金额\n", encoding="utf-8")
+    path = item_file(tmp_path / "items", extra=attachment(shared / "名单.csv"))
+    [loaded], problems = load_paths([path], attachments_root=shared)
+    assert problems == [] and loaded.item.attachments[0].filename == "名单.csv"
+
+
+def test_attachments_with_the_same_file_name_are_refused(tmp_path):
+    items = tmp_path / "items"
+    for sub in ("a", "b"):
+        (items / sub).mkdir(parents=True)
+        (items / sub / "名单.csv").write_text(f"{sub}\n", encoding="utf-8")
+    path = item_file(items, extra=attachment("a/名单.csv") + attachment("b/名单.csv"))
+    loaded, [problem] = load_paths([path])
+    assert loaded == [] and problem.field == "attachments.1.path"
+    assert "attachments.0" in problem.problem
+
+
+# --- 8. control characters ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "line"),
+    [
+        ("title", 'title = "公共租赁住房\\u001b[31m申请指南"'),
+        ("publisher", 'publisher = "金堂县房产管理局\\u202e"'),
+        ("contact", 'contact = "028-8493\\u00005050"'),
+        ("keywords.0", 'keywords = ["公租房\\u2066"]'),
+        ("area", 'area = "赵镇\\u0085街道"'),
+    ],
+)
+def test_control_characters_in_metadata_are_refused(tmp_path, field, line):
+    key = line.split(" =")[0]
+    text = GOOD.format(extra=f"{line}\n", body="")
+    # A key the template already has is replaced, not repeated.
+    rows = text.splitlines(keepends=True)
+    first = next(i for i, row in enumerate(rows) if row.startswith(f"{key} ="))
+    if rows[first] != f"{line}\n":
+        del rows[first]
+    path = tmp_path / "jt-guide.md"
+    path.write_text("".join(rows), encoding="utf-8")
+    loaded, problems = load_paths([path])
+    assert loaded == []
+    assert [p.field for p in problems] == [field]
+    assert "control character" in problems[0].problem
+
+
+def test_control_characters_are_stripped_from_a_body_with_a_warning(tmp_path):
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("gongkai")
+    logger.addHandler(handler)
+    path = item_file(tmp_path, body="\x1b[31m请按时申请\x1b[0m\x00，联系\u202e电话。")
+    try:
+        [loaded], problems = load_paths([path])
+    finally:
+        logger.removeHandler(handler)
+    assert problems == []
+    assert loaded.item.body.endswith("请按时申请，联系电话。")
+    [event] = [r.msg for r in records if "control characters removed" in str(r.msg)]
+    # Two escape sequences of 5 and 4 characters, a NUL and a U+202E.
+    assert event["source"] == str(path) and event["removed"] == 11
+
+
+def test_an_edition_stored_before_a_stricter_rule_stays_readable():
+    payload = {
+        "id": "jt-old",
+        "catalog": "housing.policy",
+        "title": "旧标题\x1b",
+        "body": "正文",
+        "publisher": "金堂县房产管理局",
+        "formed_on": "2026-01-01",
+    }
+    assert PreparedItem.from_stored(payload, 1, "ab" * 32).title == "旧标题\x1b"
+
+
+# --- 11. a BOM in JSON ----------------------------------------------------------------------
+
+
+def test_a_json_file_with_a_byte_order_mark_is_read(tmp_path):
+    record = {
+        "id": "jt-bom",
+        "catalog": "housing.policy",
+        "title": "公共租赁住房申请指南",
+        "body": "申请条件、申请材料和办理流程如下。",
+        "publisher": "金堂县房产管理局",
+        "formed_on": "2026-11-20",
+    }
+    path = tmp_path / "jt-bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(record, ensure_ascii=False).encode())
+    [loaded], problems = load_paths([path])
+    assert problems == [] and loaded.item.id == "jt-bom"
+
+
+# --- checks that need the deployment: today, org codes, channel names ---------------------
+
+
+def test_formed_on_after_today_is_refused(make_publisher, tmp_path, clock):
+    # The fake clock says 2026-11-26 (Beijing time).
+    late = item_file(tmp_path / "a", extra="", body="").read_text("utf-8")
+    path = tmp_path / "jt-future.md"
+    path.write_text(late.replace("2026-11-20", "2026-11-27"), encoding="utf-8")
+    today = tmp_path / "jt-today.md"
+    today.write_text(late.replace("2026-11-20", "2026-11-26"), encoding="utf-8")
+    publisher = make_publisher()
+    good, [problem] = publisher.validate([path, today])
+    assert problem.field == "formed_on" and problem.source == str(path)
+    assert [g.item.id for g in good] == ["jt-today"]
+
+
+def test_an_unknown_channel_name_in_an_item_is_refused(make_publisher, tmp_path):
+    path = item_file(
+        tmp_path, extra='channels = { add = ["no_such_channel"], skip = ["wechat"] }\n'
+    )
+    publisher = make_publisher()
+    result = publisher.publish_paths([path])
+    assert [(p.field, "no_such_channel" in p.problem) for p in result.problems] == [
+        ("channels.add", True)
+    ]
+    assert publisher.status() == []
+
+
+def test_without_an_org_code_no_index_number_is_made_up(make_publisher, tmp_path):
+    numbered = item_file(
+        tmp_path, "jt-numbered.md", extra='index_number = "115101210090875405/2026-00007"\n'
+    )
+    plain = item_file(tmp_path, "jt-plain.md")
+    publisher = make_publisher(org_code=None)
+    result = publisher.publish_paths([numbered, plain])
+    [problem] = result.problems
+    assert problem.source == str(plain) and problem.field == "publisher"
+    assert "金堂县房产管理局" in problem.problem and "test-config.toml" in problem.problem
+    assert "org_codes" in problem.fix
+    assert {r.item_id for r in publisher.status()} == {"jt-numbered"}
+    assert result.exit_code == 2
+
+
+def test_a_publish_refused_for_its_org_code_leaves_no_number_behind(make_publisher, tmp_path):
+    plain = item_file(tmp_path, "jt-plain.md")
+    make_publisher(org_code=None).publish_paths([plain])
+    result = make_publisher().publish_paths([plain])
+    assert result.problems == []
+    assert result.outcome("jt-plain", "recorder").status == "delivered"
+    [row] = make_publisher().status("jt-plain")
+    assert row.state == "delivered"
+
+
+def test_formed_on_today_in_beijing_is_not_the_future(make_publisher, tmp_path, clock):
+    from datetime import UTC, datetime
+
+    clock.now = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)  # 01:00 on the 27th in Jintang
+    path = tmp_path / "jt-early.md"
+    path.write_text(
+        GOOD.format(extra="", body="").replace("2026-11-20", "2026-11-27"), encoding="utf-8"
+    )
+    good, problems = make_publisher().validate([path])
+    assert problems == [] and good[0].item.formed_on == date(2026, 11, 27)
+
+
+# --- 7. broken state gives a clear error and leaves files untouched ----------------------
+
+
+@pytest.mark.parametrize("kind", ["garbage", "foreign", "state-is-a-file", "newer-schema"])
+def test_a_broken_state_directory_is_a_state_error(tmp_path, kind):
+    import hashlib
+    import sqlite3
+
+    from gongkai.errors import StateError
+    from gongkai.ledger import SQLiteLedger
+
+    state = tmp_path / "state"
+    path = state / "ledger.sqlite3"
+    if kind == "state-is-a-file":
+        state.write_text("not a folder", encoding="utf-8")
+        victim = state
+    else:
+        state.mkdir()
+        victim = path
+        if kind == "garbage":
+            path.write_bytes(os.urandom(4096))
+        else:
+            db = sqlite3.connect(path)
+            db.execute(
+                "CREATE TABLE orders (id)" if kind == "foreign" else "PRAGMA user_version=99"
+            )
+            db.commit()
+            db.close()
+    before = hashlib.sha256(victim.read_bytes()).hexdigest()
+    files = sorted(victim.parent.iterdir())
+    with pytest.raises(StateError) as info:
+        SQLiteLedger(path)
+    assert str(victim) in str(info.value)
+    assert hashlib.sha256(victim.read_bytes()).hexdigest() == before
+    assert sorted(victim.parent.iterdir()) == files  # no journal or WAL left beside it
+
+
+def test_a_ledger_that_cannot_be_written_mid_run_stops_the_run_with_a_summary(
+    make_publisher, item_factory, monkeypatch
+):
+    from gongkai.errors import LedgerWriteError
+    from gongkai.ledger.sqlite_editions import RecordEditions
+
+    publisher = make_publisher()
+    publisher.publish(item_factory(id="jt-first"))
+    real_ingest = RecordEditions.ingest
+
+    def full(self, records, now):
+        raise LedgerWriteError("ledger.sqlite3: cannot write the ledger (database or disk is full)")
+
+    monkeypatch.setattr(RecordEditions, "ingest", full)
+    result = publisher.publish(item_factory(id="jt-second"))
+    assert result.halted and "disk is full" in result.halted
+    assert result.exit_code == 1 and result.as_dict()["halted"] == result.halted
+    monkeypatch.setattr(RecordEditions, "ingest", real_ingest)
+    again = publisher.publish(item_factory(id="jt-second"))
+    assert again.outcome("jt-second", "recorder").status == "delivered"
