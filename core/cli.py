@@ -13,13 +13,11 @@ import os
 import sys
 import unicodedata
 from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from gongkai.plugins.manager import describe_channels
-
 from . import __version__
-from .config import load_settings
 from .errors import (
     ConfigError,
     GongkaiError,
@@ -31,9 +29,10 @@ from .errors import (
     UsageError,
 )
 from .item import CST
-from .ledger import NEEDS_ATTENTION
+from .ledger import NEEDS_ATTENTION, DeliveryRow
 from .log import configure, scrub
-from .publisher import Publisher
+from .publisher import ItemHistory, Publisher
+from .results import shown_state
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -43,16 +42,20 @@ def _width(text: str) -> int:
 
 
 def _clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` columns. A path keeps its end (the item, edition and
+    file name are what an operator looks for), anything else its start."""
     if _width(text) <= limit:
         return text
-    out, used = "", 0
-    for char in text:
+    is_path = "/" in text and " " not in text
+    chars = reversed(text) if is_path else iter(text)
+    kept, used = [], 0
+    for char in chars:
         size = _width(char)
         if used + size > limit - 1:
-            return out + "…"
-        out += char
+            break
+        kept.append(char)
         used += size
-    return out
+    return "…" + "".join(reversed(kept)) if is_path else "".join(kept) + "…"
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str], limit: int = 48) -> str:
@@ -77,15 +80,27 @@ def _short(path: str | None) -> str:
         return path
 
 
-def _local(when) -> str:
-    """Operators read Beijing time."""
-    return when.astimezone(CST).strftime("%Y-%m-%d %H:%M") if when else ""
+def _local(when: datetime | None) -> str:
+    """Operators read Beijing time; the offset says so, whatever the server's zone."""
+    return when.astimezone(CST).strftime("%Y-%m-%d %H:%M+08:00") if when else ""
+
+
+def _limit(args: argparse.Namespace) -> int:
+    """Cell width: clipped to fit a terminal, whole with --wide or -v."""
+    return 10**6 if args.wide or args.verbose else 48
+
+
+def _json_value(value: object) -> str:
+    # ISO 8601 for times and dates, so other systems parse them with any library.
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 def _emit(args, data: Any, text: str) -> None:
     # The last net: whatever a report holds, no secret leaves through stdout.
     if args.json:
-        print(scrub(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
+        print(scrub(json.dumps(data, ensure_ascii=False, indent=2, default=_json_value)))
     elif text:
         print(scrub(text))
 
@@ -128,14 +143,21 @@ def cmd_publish(args) -> int:
         for o in sorted(result.outcomes, key=lambda o: (o.item_id, o.channel))
         if o.status != "not-enabled" or args.verbose
     ]
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts().items()))
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts().items()) if s != "not-enabled")
     text = ""
     if rows:
-        text = table(rows, ("item", "channel", "edition", "status", "detail"), limit=60)
+        text = table(
+            rows, ("item", "channel", "edition", "status", "detail"), limit=max(60, _limit(args))
+        )
     text += f"\n\n{counts or 'nothing to do'}"
     hidden = result.counts().get("not-enabled", 0)
-    if hidden and not args.verbose:
-        text += f"\n({hidden} routed to channels not enabled in config; -v lists them)"
+    if hidden:
+        names = sorted({o.channel for o in result.outcomes if o.status == "not-enabled"})
+        text += (
+            f"\nnote: the catalogue also routes {hidden} delivery(ies) to channels this "
+            f"config does not enable ({', '.join(names)})"
+            + ("" if args.verbose else "; -v lists them")
+        )
     if result.backlog:
         waiting = ", ".join(f"{n} {s}" for s, n in sorted(result.backlog.items()))
         text += (
@@ -152,47 +174,58 @@ def cmd_publish(args) -> int:
     return result.exit_code
 
 
+def _row_data(r: DeliveryRow, now: datetime) -> dict[str, Any]:
+    return {
+        "item_id": r.item_id,
+        "channel": r.channel,
+        "state": r.state,
+        "status": shown_state(r.state, r.next_attempt_at, now),
+        "edition": r.edition,
+        "delivered_edition": r.delivered_edition,
+        "attempts": r.attempts,
+        "next_attempt_at": r.next_attempt_at,
+        "updated_at": r.updated_at,
+        "due_on": r.due_on,
+        "error": r.last_error,
+        "url": (r.receipt or {}).get("url"),
+        "artifact": (r.receipt or {}).get("artifact"),
+        "title": r.title,
+        "intent": r.intent,
+        "action": r.action,
+        "latest_edition": r.latest_edition,
+    }
+
+
 def cmd_status(args) -> int:
     with _publisher(args) as publisher:
         rows = publisher.status(args.item)
-    if args.item and not rows:
-        raise UnknownItem(f"the ledger has no item '{args.item}'; check the id")
-    data = [
-        {
-            "item_id": r.item_id,
-            "channel": r.channel,
-            "state": r.state,
-            "edition": r.edition,
-            "delivered_edition": r.delivered_edition,
-            "attempts": r.attempts,
-            "next_attempt_at": r.next_attempt_at,
-            "updated_at": r.updated_at,
-            "due_on": r.due_on,
-            "error": r.last_error,
-            "url": (r.receipt or {}).get("url"),
-            "artifact": (r.receipt or {}).get("artifact"),
-            "title": r.title,
-            "intent": r.intent,
-            "action": r.action,
-            "latest_edition": r.latest_edition,
-        }
-        for r in rows
-    ]
+        if args.item and not rows:
+            raise UnknownItem(f"the ledger has no item '{args.item}'; check the id")
+        history = publisher.history(args.item) if args.item else None
+        now = publisher.clock()
+    data = [_row_data(r, now) for r in rows]
+    # One item's view has few rows: nothing in it is cut.
+    limit = 10**6 if args.item else _limit(args)
     text = table(
         [
             (
-                r.item_id,
-                r.channel,
-                r.state,
-                r.edition,
-                r.attempts,
-                _local(r.next_attempt_at),
-                r.last_error or "",
+                r["item_id"],
+                r["channel"],
+                r["status"],
+                r["edition"],
+                r["attempts"],
+                _local(r["next_attempt_at"]),
+                r["error"] or r["url"] or _short(r["artifact"]),
             )
-            for r in rows
+            for r in data
         ],
-        ("item", "channel", "state", "edition", "tries", "next attempt", "error"),
+        ("item", "channel", "status", "edition", "tries", "next attempt", "detail"),
+        limit=limit,
     )
+    if history is not None:
+        text = _history_text(history, limit) + "\n\ndeliveries:\n" + text
+        for entry in data:
+            entry.update(history.as_dict(entry["channel"]))
     unknown = [r for r in rows if r.state == "unknown"]
     if unknown:
         text += (
@@ -206,21 +239,62 @@ def cmd_status(args) -> int:
     return EXIT_FAILED if any(r.state in NEEDS_ATTENTION for r in rows) else EXIT_OK
 
 
+def _history_text(history: ItemHistory, limit: int) -> str:
+    lines = [f"{history.item_id}  {history.editions[-1].title if history.editions else ''}"]
+    if history.withdrawn is not None:
+        at, reason = history.withdrawn
+        lines.append(f"withdrawn {_local(at)}: {reason}")
+    lines += ["", "editions:"]
+    lines += [
+        f"  第{e.edition}版  {_local(e.recorded_at)}  {e.content_hash[:8]}  {e.title}"
+        for e in history.editions
+    ]
+    lines += ["", "attempt log:"]
+    log_rows = [
+        (
+            _local(a.finished_at),
+            a.channel,
+            a.edition,
+            a.action,
+            a.outcome,
+            a.http_status or "",
+            a.error or "",
+        )
+        for a in history.attempts
+    ]
+    log_table = table(
+        log_rows, ("at", "channel", "edition", "action", "outcome", "http", "error"), limit=limit
+    )
+    lines += ["  " + line for line in log_table.splitlines()]
+    return "\n".join(lines)
+
+
 def cmd_channels(args) -> int:
-    settings = load_settings(args.config)
-    data = describe_channels(settings, strict=args.strict)
+    # Built like every other verb, so config for a channel that is not installed, or a
+    # secret whose variable is unset, is refused here too.
+    with _publisher(args) as publisher:
+        data = publisher.describe_channels()
+        checks = publisher.check_channels() if args.check else {}
     keys = ["name", "plugin", "mode", "guarantee", "configured"]
     failed = False
     if args.check:
-        with _publisher(args) as publisher:
-            checks = publisher.check_channels()
         for entry in data:
             if entry["name"] in checks:
                 entry["check"] = checks[entry["name"]] or "ok"
                 failed = failed or checks[entry["name"]] is not None
         keys.append("check")
     header = ["channel", *keys[1:]]
-    text = table([[d.get(k, "") for k in keys] for d in data], header)
+    text = table([[d.get(k, "") for k in keys] for d in data], header, limit=_limit(args))
+    settings = [
+        f"  {d['name']}: "
+        + ", ".join(
+            f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in sorted(d["config"].items())
+        )
+        for d in data
+        if d["config"]
+    ]
+    if settings:
+        text += "\n\nsettings of the enabled channels (secrets masked):\n" + "\n".join(settings)
     _emit(args, data, text)
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -228,6 +302,16 @@ def cmd_channels(args) -> int:
 def cmd_validate(args) -> int:
     with _publisher(args) as publisher:
         good, problems = publisher.validate(args.paths)
+    if not good and not problems:
+        # A wrong folder looks exactly like an empty one: say so, do not pass it.
+        problems = [
+            ItemProblem(
+                ", ".join(args.paths),
+                "",
+                "no items found",
+                "give item files (.md, .json) or folders that hold them",
+            )
+        ]
     data = {
         "valid": [{"item_id": g.item.id, "source": g.source} for g in good],
         "problems": [p.as_dict() for p in problems],
@@ -262,6 +346,12 @@ def cmd_retry(args) -> int:
             raise UnknownItem(
                 f"the ledger has no item '{args.item}'; check the id (gongkai status)"
             )
+        if args.channel and not any(r.channel == args.channel for r in publisher.status(args.item)):
+            raise UnknownItem(
+                f"the ledger has no delivery on channel '{args.channel}'"
+                + (f" for '{args.item}'" if args.item else "")
+                + "; check the name (gongkai status lists the deliveries)"
+            )
         rows = publisher.retry(args.item, args.channel, unknown=args.unknown)
     data = [{"item_id": r.item_id, "channel": r.channel, "was": r.state} for r in rows]
     text = (
@@ -276,8 +366,15 @@ def cmd_retry(args) -> int:
 def cmd_withdraw(args) -> int:
     with _publisher(args) as publisher:
         result = publisher.withdraw(args.item, args.reason)
-    text = table(
-        [(o.channel, o.status, o.detail) for o in result.outcomes], ("channel", "status", "detail")
+    text = "\n".join(
+        [
+            *result.notes,
+            table(
+                [(o.channel, o.status, o.detail) for o in result.outcomes],
+                ("channel", "status", "detail"),
+                limit=_limit(args),
+            ),
+        ]
     )
     _emit(args, result.as_dict(), text)
     return EXIT_OK if all(o.status == "withdrawn" for o in result.outcomes) else EXIT_FAILED
@@ -293,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--strict", action="store_true", help="a broken plugin is fatal")
     common.add_argument("--verbose", "-v", action="store_true", help="more detail and debug logs")
+    common.add_argument(
+        "--wide", "-w", action="store_true", help="show long values (paths, errors) whole"
+    )
     reporting = argparse.ArgumentParser(add_help=False)
     reporting.add_argument("--json", action="store_true", help="machine-readable output")
 

@@ -57,7 +57,8 @@ class Intake:
         self.clock = clock
         # Names an item may add or skip: installed channels and those the catalogue
         # routes to (a catalogue channel not installed yet is a note, not an error).
-        self.known_channels = frozenset(known_channels) | catalogue.channel_names()
+        self.installed = frozenset(known_channels)
+        self.known_channels = self.installed | catalogue.channel_names()
         self._items: dict[tuple[str, int], PreparedItem] = {}
         self._fresh: dict[tuple[str, int], tuple[Item, str]] = {}
         self._lock = threading.Lock()
@@ -200,7 +201,11 @@ class Intake:
                 name,
                 "not-enabled",
                 detail=f"catalogue entry '{item.catalog}' routes it to '{name}', "
-                "which config.toml does not enable",
+                + (
+                    "which config.toml does not enable"
+                    if name in self.installed
+                    else "for which no plugin is installed"
+                ),
             )
             for name in routed
             if name not in self.channel_names

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugin_manager
 
@@ -19,14 +21,43 @@ from .channel import ChannelContext, PreparedItem, Rendition
 from .config import Settings, build_channel_settings, load_settings
 from .errors import ConfigError, ItemProblem, ItemRejected, UnknownItem, UsageError
 from .intake import Intake
-from .item import Item, content_hash
-from .ledger import DeliveryRow, Ledger, SQLiteLedger
+from .item import CST, Item, content_hash
+from .ledger import AttemptRecord, DeliveryRow, EditionRecord, Ledger, SQLiteLedger
 from .loader import LoadedItem, load_paths
-from .log import scrub
+from .log import scrub, scrub_data
 from .results import RunResult
 from .run import Run
 from .settle import expire
 from .workdays import WorkCalendar
+
+
+@dataclass(frozen=True)
+class ItemHistory:
+    """What ``gongkai status ITEM`` shows beside the delivery rows: every edition,
+    the attempt log, and the withdrawal (when and why) if there was one."""
+
+    item_id: str
+    editions: list[EditionRecord]
+    attempts: list[AttemptRecord]
+    withdrawn: tuple[datetime, str] | None
+
+    def as_dict(self, channel: str) -> dict[str, Any]:
+        """The fields ``status ITEM --json`` adds to ``channel``'s row."""
+        return {
+            "editions": [
+                {
+                    "edition": e.edition,
+                    "content_hash": e.content_hash,
+                    "title": e.title,
+                    "recorded_at": e.recorded_at,
+                }
+                for e in self.editions
+            ],
+            "attempt_log": [asdict(a) for a in self.attempts if a.channel == channel],
+            "withdrawn": (
+                {"at": self.withdrawn[0], "reason": self.withdrawn[1]} if self.withdrawn else None
+            ),
+        }
 
 
 def _utc_now() -> datetime:
@@ -209,6 +240,17 @@ class Publisher:
         expire(self.ledger, self.clock)
         return self.ledger.rows(item_id=item_id)
 
+    def history(self, item_id: str) -> ItemHistory:
+        """An item's editions, its attempt log on every channel and its withdrawal."""
+        if not self.has_ledger:
+            raise UnknownItem(f"the ledger has no item '{item_id}'; nothing is published yet")
+        return ItemHistory(
+            item_id,
+            self.ledger.editions(item_id),
+            self.ledger.attempts(item_id),
+            self.ledger.withdrawal(item_id),
+        )
+
     def render(self, item: Item | str, channel: str) -> Rendition:
         """What ``channel`` would send for ``item`` (an Item, or an id in the ledger),
         without sending or recording anything."""
@@ -262,7 +304,62 @@ class Publisher:
             raise UsageError("a withdrawal needs a reason (--reason); it is recorded and shown")
         if not self.has_ledger or not self.ledger.rows(item_id=item_id):
             raise UnknownItem(f"the ledger has no item '{item_id}'; check the id (gongkai status)")
-        return self.run().withdraw(item_id, reason, RunResult())
+        result = RunResult()
+        earlier = self.ledger.withdrawal(item_id)
+        if earlier is not None:
+            # Again: the first reason stands, and any take-down still owed is retried.
+            at, first_reason = earlier
+            result.notes.append(
+                f"'{item_id}' was already withdrawn on {at.astimezone(CST):%Y-%m-%d %H:%M}"
+                f"+08:00 ({first_reason}); that reason stands"
+            )
+        return self.run().withdraw(item_id, reason, result)
+
+    def describe_channels(self) -> list[dict[str, Any]]:
+        """Installed channels (entry points and ``[plugins] load``), where each comes
+        from, whether config enables it, and its settings with secrets masked. A
+        plugin that failed to load is listed with name ``?`` and why."""
+        rows: list[dict[str, Any]] = []
+        for name, info in sorted(self.channel_classes.items()):
+            table = self.settings.channels.get(name)
+            configured = "no"
+            if table is not None:
+                configured = "enabled" if table.get("enabled", True) else "disabled"
+            doc = (info.cls.__doc__ or "").strip()
+            rows.append(
+                {
+                    "name": name,
+                    "plugin": info.plugin,
+                    "mode": info.cls.mode,
+                    "guarantee": info.cls.guarantee,
+                    "configured": configured,
+                    "doc": doc.splitlines()[0] if doc else "",
+                    "config": self._shown_config(name),
+                }
+            )
+        rows.extend(
+            {
+                "name": "?",
+                "plugin": problem.plugin,
+                "mode": "",
+                "guarantee": "",
+                "configured": f"broken: {problem.problem}",
+                "doc": "",
+                "config": {},
+            }
+            for problem in self.pm.problems
+        )
+        return rows
+
+    def _shown_config(self, name: str) -> dict[str, Any]:
+        """An enabled channel's effective settings as JSON data: SecretStr fields dump
+        as ``**********`` and anything read from the environment is scrubbed."""
+        chs = self.channel_settings.get(name)
+        if chs is None:
+            return {}
+        core = chs.model_dump(mode="json", exclude={"name", "options", "enabled"})
+        own = chs.options.model_dump(mode="json") if chs.options is not None else {}
+        return scrub_data({**own, **core})
 
     def check_channels(self) -> dict[str, str | None]:
         """Run every enabled channel's ``check()``: None where it passed, else what

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from .errors import ItemProblem
@@ -25,6 +26,14 @@ Status = Literal[
 ]
 #: Statuses that make ``gongkai publish`` exit 1.
 FAILING: frozenset[str] = frozenset({"pending", "retry-wait", "paused", "failed", "unknown"})
+
+
+def shown_state(state: str, next_attempt_at: datetime | None, now: datetime) -> str:
+    """The word operators see for a ledger state, the same in ``publish`` and
+    ``status``: a pending delivery waiting for its publish_at is ``scheduled``."""
+    if state == "pending" and next_attempt_at is not None and next_attempt_at > now:
+        return "scheduled"
+    return state
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,8 @@ class RunResult:
     editions: dict[str, int] = field(default_factory=dict)
     backlog: dict[str, int] = field(default_factory=dict)
     halted: str | None = None
+    #: Things an operator should know that are not failures ("already withdrawn").
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[DeliveryOutcome]:
@@ -94,4 +105,5 @@ class RunResult:
             "problems": [p.as_dict() for p in self.problems],
             "backlog": dict(self.backlog),
             "halted": self.halted,
+            "notes": list(self.notes),
         }

@@ -23,7 +23,7 @@ from .item import CST
 from .lease import new_owner
 from .ledger import Action, DeliveryRow, Ledger, State
 from .loader import LoadedItem
-from .results import DeliveryOutcome, RunResult
+from .results import DeliveryOutcome, RunResult, shown_state
 from .scheduler import Attempted, Scheduler, Task
 from .settle import backlog, capabilities, expire, requeue_resendable
 
@@ -230,7 +230,7 @@ def _from_row(row: DeliveryRow, plan: str, now: datetime) -> DeliveryOutcome:
     latest = row.latest_edition or row.edition
     status = {"delivered": "unchanged"}.get(row.state, row.state)
     detail = row.last_error or ""
-    if row.state == State.PENDING and row.next_attempt_at and row.next_attempt_at > now:
+    if shown_state(row.state, row.next_attempt_at, now) == "scheduled":
         when = row.next_attempt_at.astimezone(CST).isoformat(timespec="minutes")
         status, detail = "scheduled", f"publish_at {when}"
     elif row.state == State.RETRY_WAIT and row.next_attempt_at:

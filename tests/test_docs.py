@@ -69,7 +69,6 @@ from gongkai.plugins import hookspecs
 from gongkai.plugins.manager import (
     collect_channels,
     contract_problem,
-    describe_channels,
     get_plugin_manager,
 )
 from support.snippets import Snippet, gongkai_commands, parse_fences
@@ -360,8 +359,9 @@ def _check_config(snippet: Snippet, data: dict, request) -> None:
         settings = settings_from_dict(data, source=snippet.where(ROOT), base_dir=tmp_path)
         with Publisher(settings, load_entry_points=False, strict=True) as publisher:
             assert set(publisher.channels) == set(publisher.channel_settings)
-        # What the docs promise: `gongkai channels` lists what [plugins] load brings.
-        listed = {row["plugin"] for row in describe_channels(settings) if row["name"] != "?"}
+            # What the docs promise: `gongkai channels` lists what [plugins] load brings.
+            rows = publisher.describe_channels()
+        listed = {row["plugin"] for row in rows if row["name"] != "?"}
         for module in documented_load:
             assert module in listed, f"`gongkai channels` does not list {module}'s channels"
 

@@ -73,6 +73,18 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
+class EditionRecord:
+    """One recorded edition of an item: its number, content hash, title and when it
+    was recorded (the edition history shown by ``gongkai status ITEM``)."""
+
+    item_id: str
+    edition: int
+    content_hash: str
+    title: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
 class IngestRecord:
     """One prepared item to record, with the channels it must reach."""
 
@@ -249,6 +261,10 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     def attempts(self, item_id: str, channel: str | None = None) -> list[AttemptRecord]: ...
+
+    @abc.abstractmethod
+    def editions(self, item_id: str) -> list[EditionRecord]:
+        """Every recorded edition of ``item_id``, oldest first."""
 
     @abc.abstractmethod
     def withdrawal(self, item_id: str) -> tuple[datetime, str] | None:

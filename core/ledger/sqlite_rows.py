@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from .base import AttemptRecord, DeliveryRow
+from .base import AttemptRecord, DeliveryRow, EditionRecord
 from .sqlite_schema import _chunked, _marks, parse_ts
 
 _ROW_COLUMNS = (
@@ -148,6 +148,18 @@ class ReadRows:
                 duration_ms=r[9],
             )
             for r in found
+        ]
+
+    def editions(self, item_id: str) -> list[EditionRecord]:
+        with self._read() as db:
+            found = db.execute(
+                "SELECT edition, content_hash, title, created_at FROM items "
+                "WHERE item_id = ? ORDER BY edition",
+                (item_id,),
+            ).fetchall()
+        return [
+            EditionRecord(item_id, number, digest, title, parse_ts(at))
+            for number, digest, title, at in found
         ]
 
     def withdrawal(self, item_id: str) -> tuple[datetime, str] | None:
