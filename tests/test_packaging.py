@@ -36,6 +36,7 @@ def test_wheel_contents(tmp_path):
         "gongkai/__init__.py",
         "gongkai/cli.py",
         "gongkai/data/catalogue.toml",
+        "gongkai/py.typed",
         "gongkai/testing.py",
         "gongkai/ledger/sqlite.py",
         "gongkai/plugins/hookspecs.py",
