@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .channel import (
     RESEND_SAFE,
@@ -34,6 +34,9 @@ from .results import DeliveryOutcome
 from .retry import Decision, call_with_retry, decide
 from .scheduler import Attempted, Task
 
+if TYPE_CHECKING:
+    import pluggy
+
 log = get_logger(__name__)
 #: Successes on resend-safe channels are committed in batches of this size.
 FINISH_BATCH = 64
@@ -54,7 +57,7 @@ class ActionPath:
         channels: Mapping[str, ActiveChannel],
         ledger: Ledger,
         intake: Intake,
-        pm,
+        pm: pluggy.PluginManager,
         owner: str,
         clock: Callable[[], datetime],
         sleep: Callable[[float], None],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -45,7 +46,9 @@ class TimeoutSession(requests.Session):
         )
         self._proxies: dict[tuple[str, str], dict[str, str]] = {}
 
-    def request(self, method, url, **kwargs):  # type: ignore[override]
+    def request(  # type: ignore[override]
+        self, method: str, url: str, **kwargs: Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", self.default_timeout)
         if "proxies" not in kwargs:
             key = urlsplit(url)[:2]

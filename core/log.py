@@ -16,7 +16,7 @@ import logging
 import re
 import sys
 import threading
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit
 
 import structlog
@@ -115,7 +115,9 @@ def get_logger(name: str = "gongkai") -> structlog.stdlib.BoundLogger:
     )
 
 
-def configure(*, json_lines: bool | None = None, level: int = logging.INFO, stream=None) -> None:
+def configure(
+    *, json_lines: bool | None = None, level: int = logging.INFO, stream: TextIO | None = None
+) -> None:
     """Send gongkai's logs to ``stream`` (stderr): JSON lines when not on a TTY."""
     stream = stream or sys.stderr
     if json_lines is None:

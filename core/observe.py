@@ -4,12 +4,18 @@ is logged and ignored: watching must never change what happens."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import DeliveryError
 from .ledger import Event
 from .log import get_logger, scrub
 from .retry import Decision
+
+if TYPE_CHECKING:
+    import pluggy
+    from structlog.stdlib import BoundLogger
+
+    from .channel import Channel, PreparedItem
 
 log = get_logger("gongkai.attempt")
 
@@ -17,10 +23,18 @@ log = get_logger("gongkai.attempt")
 class Watchers:
     """Reports each try, retry and result of an action to the log and the hooks."""
 
-    def __init__(self, pm) -> None:
+    def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
 
-    def retrying(self, item, channel, bound, exc, number: int, wait: float) -> None:
+    def retrying(
+        self,
+        item: PreparedItem | None,
+        channel: Channel,
+        bound: BoundLogger,
+        exc: BaseException,
+        number: int,
+        wait: float,
+    ) -> None:
         bound.info(
             "retrying", error=scrub(str(exc)), try_number=number, wait_seconds=round(wait, 3)
         )
@@ -28,7 +42,14 @@ class Watchers:
             "gongkai_on_delivery_error", item=item, channel=channel, error=exc, final=False
         )
 
-    def report(self, bound, item, channel, decision: Decision, answer: Any) -> None:
+    def report(
+        self,
+        bound: BoundLogger,
+        item: PreparedItem | None,
+        channel: Channel,
+        decision: Decision,
+        answer: Any,
+    ) -> None:
         if isinstance(answer, BaseException) or decision.event in (
             Event.FAILED,
             Event.OUTCOME_UNKNOWN,
@@ -52,7 +73,7 @@ class Watchers:
         if decision.event is Event.SUCCEEDED and receipt is not None:
             self.observe("gongkai_after_delivery", item=item, channel=channel, receipt=receipt)
 
-    def observe(self, hook: str, **kwargs) -> None:
+    def observe(self, hook: str, **kwargs: object) -> None:
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
             try:
                 impl.function(**{k: kwargs[k] for k in impl.argnames})

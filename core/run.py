@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .attempt import ActionPath, ActiveChannel
 from .config import Settings
@@ -26,6 +27,9 @@ from .loader import LoadedItem
 from .results import DeliveryOutcome, RunResult, shown_state
 from .scheduler import Attempted, Scheduler, Task
 from .settle import backlog, capabilities, expire, requeue_resendable
+
+if TYPE_CHECKING:
+    import pluggy
 
 #: How often one delivery may be queued again within a run (newer edition, absent on
 #: reconcile, a given-back claim) before the rest is left to the next run.
@@ -41,7 +45,7 @@ class Run:
         self,
         *,
         settings: Settings,
-        pm,
+        pm: pluggy.PluginManager,
         channels: Mapping[str, ActiveChannel],
         ledger: Ledger,
         intake: Intake,

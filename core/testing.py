@@ -103,25 +103,25 @@ class ChannelContract:
 
     # --- the contract -----------------------------------------------------------------
 
-    def test_class_attributes(self):
+    def test_class_attributes(self) -> None:
         assert contract_problem(self.channel_class) is None
 
-    def test_config_rejects_unknown_keys(self):
+    def test_config_rejects_unknown_keys(self) -> None:
         with pytest.raises(ValidationError):
             self.channel_class.Config.model_validate({**self.config, "no_such_key_xyz": 1})
 
-    def test_config_is_frozen(self):
+    def test_config_is_frozen(self) -> None:
         options = self.channel_class.Config.model_validate(self.config)
         assert options.model_config.get("frozen"), "Config must be frozen"
 
-    def test_secrets_are_masked(self):
+    def test_secrets_are_masked(self) -> None:
         options = self.channel_class.Config.model_validate(self.config)
         for name, value in options:
             if isinstance(value, SecretStr):
                 assert value.get_secret_value() not in repr(options), name
                 assert value.get_secret_value() not in str(options.model_dump()), name
 
-    def test_render_is_pure(self, channel, item):
+    def test_render_is_pure(self, channel: Channel, item: PreparedItem) -> None:
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
             first = channel.render(item)
             second = channel.render(item)
@@ -129,11 +129,11 @@ class ChannelContract:
         assert isinstance(first, Rendition)
         assert first == second
 
-    def _mock_all(self, mock: responses.RequestsMock, **kwargs) -> None:
+    def _mock_all(self, mock: responses.RequestsMock, **kwargs: Any) -> None:
         for method in _METHODS:
             mock.add(method, _ANY_URL, **kwargs)
 
-    def test_success_gives_a_receipt(self, channel, item):
+    def test_success_gives_a_receipt(self, channel: Channel, item: PreparedItem) -> None:
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
             if self.http:
                 self._mock_all(mock, json=self.success_json)
@@ -142,7 +142,9 @@ class ChannelContract:
         assert receipt.status in ("delivered", "publishing", "awaiting-confirmation")
 
     @pytest.mark.parametrize("status", [429, 500, 502, 503])
-    def test_server_errors_are_transient(self, channel, item, status):
+    def test_server_errors_are_transient(
+        self, channel: Channel, item: PreparedItem, status: int
+    ) -> None:
         if not self.http:
             pytest.skip("not an HTTP channel")
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -151,7 +153,9 @@ class ChannelContract:
                 channel.deliver(item, channel.render(item), None)
 
     @pytest.mark.parametrize("status", [400, 404, 422])
-    def test_client_errors_are_permanent(self, channel, item, status):
+    def test_client_errors_are_permanent(
+        self, channel: Channel, item: PreparedItem, status: int
+    ) -> None:
         if not self.http:
             pytest.skip("not an HTTP channel")
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -159,7 +163,9 @@ class ChannelContract:
             with pytest.raises(PermanentError):
                 channel.deliver(item, channel.render(item), None)
 
-    def test_refused_credentials_are_auth_errors(self, channel, item):
+    def test_refused_credentials_are_auth_errors(
+        self, channel: Channel, item: PreparedItem
+    ) -> None:
         if not self.http:
             pytest.skip("not an HTTP channel")
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -172,7 +178,9 @@ class ChannelContract:
         REQUESTS_EXCEPTIONS,
         ids=[type(e).__name__ for e, _ in REQUESTS_EXCEPTIONS],
     )
-    def test_every_requests_exception_is_classified(self, channel, item, exc, expected):
+    def test_every_requests_exception_is_classified(
+        self, channel: Channel, item: PreparedItem, exc: Exception, expected: type[DeliveryError]
+    ) -> None:
         if not self.http:
             pytest.skip("not an HTTP channel")
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, Self
 
 import chinese_calendar
 
@@ -37,7 +37,7 @@ class WorkCalendar:
     _sums: dict[tuple[date, int], date] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_lists(cls, holidays: Iterable[date] = (), workdays: Iterable[date] = ()):
+    def from_lists(cls, holidays: Iterable[date] = (), workdays: Iterable[date] = ()) -> Self:
         return cls(frozenset(holidays), frozenset(workdays))
 
     def is_workday(self, day: date) -> bool:

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from ..errors import UnknownItem
 from .base import IngestRecord, IngestResult
@@ -119,7 +120,15 @@ class RecordEditions:
             result.plans[channel] = self._plan(db, rec, channel, edition, not_before, now)
         return result
 
-    def _plan(self, db, rec: IngestRecord, channel: str, edition: int, not_before, now) -> str:
+    def _plan(
+        self,
+        db: sqlite3.Connection,
+        rec: IngestRecord,
+        channel: str,
+        edition: int,
+        not_before: str | None,
+        now: datetime,
+    ) -> str:
         facts = self._facts(db, rec.item_id, channel)
         if facts is None:
             check(rec.item_id, channel, None, Event.PLANNED, State.PENDING)
@@ -144,7 +153,7 @@ class RecordEditions:
             return "waiting"
         return "update" if was in DONE else "superseded"
 
-    def edition(self, item_id: str, edition: int | None = None):
+    def edition(self, item_id: str, edition: int | None = None) -> tuple[dict[str, Any], int, str]:
         with self._read() as db:
             if edition is None:
                 found = db.execute(

@@ -58,7 +58,12 @@ class ReadRows:
     _db: sqlite3.Connection
     _lock: threading.RLock
 
-    def rows(self, item_id=None, states=None, item_ids=None) -> list[DeliveryRow]:
+    def rows(
+        self,
+        item_id: str | None = None,
+        states: Sequence[str] | None = None,
+        item_ids: Sequence[str] | None = None,
+    ) -> list[DeliveryRow]:
         if item_ids is not None:
             return [
                 row for chunk in _chunked(list(item_ids)) for row in self._select(states, chunk)
@@ -73,8 +78,9 @@ class ReadRows:
             ).fetchone()
         return _row(found) if found else None
 
-    def _select(self, states, ids) -> list[DeliveryRow]:
-        clauses, args = [], []
+    def _select(self, states: Sequence[str] | None, ids: Sequence[str] | None) -> list[DeliveryRow]:
+        clauses: list[str] = []
+        args: list[str] = []
         if ids is not None:
             clauses.append(f"d.item_id IN ({_marks(ids)})")
             args.extend(ids)
@@ -123,7 +129,7 @@ class ReadRows:
             ).fetchall()
         return dict(found)
 
-    def attempts(self, item_id, channel=None) -> list[AttemptRecord]:
+    def attempts(self, item_id: str, channel: str | None = None) -> list[AttemptRecord]:
         query = (
             "SELECT item_id, channel, edition, action, started_at, finished_at, outcome, "
             "http_status, error, duration_ms FROM attempts WHERE item_id = ?"

@@ -161,7 +161,9 @@ class SQLiteConnection:
     fsyncs every commit (survives power loss); ``normal`` survives any process crash
     and is much faster."""
 
-    def __init__(self, path: str | Path, *, sync: str = "normal", busy_timeout: float = 60.0):
+    def __init__(
+        self, path: str | Path, *, sync: str = "normal", busy_timeout: float = 60.0
+    ) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

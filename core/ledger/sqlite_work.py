@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from ..errors import UnknownItem
 from ..log import scrub
-from .base import Capabilities, DeliveryRow, Step
+from .base import Capabilities, DeliveryRow, FinishEntry, Step
 from .sqlite_machine import _json
 from .sqlite_rows import _RETURNING, _ROW_COLUMNS, _row
 from .sqlite_schema import _chunked, _marks, parse_ts, ts
@@ -38,7 +38,9 @@ class ClaimWork:
     _db: sqlite3.Connection
     _lock: threading.RLock
 
-    def due(self, now: datetime, can: Capabilities, item_ids=None) -> list[DeliveryRow]:
+    def due(
+        self, now: datetime, can: Capabilities, item_ids: Sequence[str] | None = None
+    ) -> list[DeliveryRow]:
         if not can.deliver:
             return []
         poll = sorted(can.poll)
@@ -75,7 +77,9 @@ class ClaimWork:
             found.extend(_row(r) for r in rows)
         return found
 
-    def claim_many(self, rows, owner, now, lease_until) -> list[DeliveryRow]:
+    def claim_many(
+        self, rows: Sequence[DeliveryRow], owner: str, now: datetime, lease_until: datetime
+    ) -> list[DeliveryRow]:
         claimed: list[DeliveryRow] = []
         with self._write() as db:
             for row in rows:
@@ -117,7 +121,7 @@ class ClaimWork:
                     claimed.append(_row(values))
         return claimed
 
-    def finish_many(self, entries) -> list[State | None]:
+    def finish_many(self, entries: Sequence[FinishEntry]) -> list[State | None]:
         results: list[State | None] = []
         with self._write() as db:
             for item_id, channel, owner, edition, step, now in entries:
@@ -166,7 +170,7 @@ class ClaimWork:
                 results.append(State(moved.state) if moved is not None else None)
         return results
 
-    def release(self, claims, now) -> None:
+    def release(self, claims: Sequence[DeliveryRow], now: datetime) -> None:
         # Undo the claim exactly: nothing was sent, so nothing is logged.
         with self._write() as db:
             for claim in claims:
@@ -192,7 +196,7 @@ class ClaimWork:
                     },
                 )
 
-    def save_checkpoint(self, item_id, channel, owner, data) -> None:
+    def save_checkpoint(self, item_id: str, channel: str, owner: str, data: dict[str, Any]) -> None:
         with self._write() as db:
             db.execute(
                 "UPDATE deliveries SET checkpoint = ? WHERE item_id = ? AND channel = ? "
@@ -200,14 +204,14 @@ class ClaimWork:
                 (json.dumps(data, ensure_ascii=False), item_id, channel, owner),
             )
 
-    def expire_leases(self, now: datetime, owner_alive: Callable[[str], bool]):
+    def expire_leases(self, now: datetime, owner_alive: Callable[[str], bool]) -> list[DeliveryRow]:
         with self._read() as db:
             # Cheap read first: most runs find nothing in flight and take no write lock.
             if not db.execute(
                 "SELECT 1 FROM deliveries WHERE state = 'in-flight' LIMIT 1"
             ).fetchone():
                 return []
-        expired = []
+        expired: list[DeliveryRow] = []
         with self._write() as db:
             rows = db.execute(
                 f"SELECT {_ROW_COLUMNS}, d.lease_until FROM deliveries d "
@@ -249,7 +253,9 @@ class ClaimWork:
                 expired.append(row)
         return expired
 
-    def requeue(self, item_id, channel, states, now, note) -> bool:
+    def requeue(
+        self, item_id: str, channel: str, states: Sequence[str], now: datetime, note: str
+    ) -> bool:
         with self._write() as db:
             facts = self._facts(db, item_id, channel)
             if facts is None or facts.state not in states:
@@ -267,7 +273,7 @@ class ClaimWork:
             )
             return True
 
-    def request_withdraw(self, item_id, reason, now) -> list[DeliveryRow]:
+    def request_withdraw(self, item_id: str, reason: str, now: datetime) -> list[DeliveryRow]:
         with self._write() as db:
             known = db.execute(
                 "SELECT withdrawn_at FROM item_state WHERE item_id = ?", (item_id,)

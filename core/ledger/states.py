@@ -118,7 +118,9 @@ class IllegalTransition(RuntimeError):  # noqa: N818 - it is a bug report, not a
     """Core asked the ledger for a move the state machine does not allow. This is a bug
     in gongkai (or a ledger backend), never a user error; the row is left unchanged."""
 
-    def __init__(self, item_id: str, channel: str, before: str | None, event: str, after: str):
+    def __init__(
+        self, item_id: str, channel: str, before: str | None, event: str, after: str
+    ) -> None:
         self.before, self.event, self.after = before, event, after
         super().__init__(
             f"illegal delivery transition for {item_id} on {channel}: "
