@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,7 @@ def _json_value(value: object) -> str:
     return str(value)
 
 
-def _emit(args, data: Any, text: str) -> None:
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     # The last net: whatever a report holds, no secret leaves through stdout.
     if args.json:
         print(scrub(json.dumps(data, ensure_ascii=False, indent=2, default=_json_value)))
@@ -128,11 +128,11 @@ class _Bar:
 # --- verbs -------------------------------------------------------------------------------
 
 
-def _publisher(args):
+def _publisher(args: argparse.Namespace) -> Publisher:
     return Publisher.from_config(args.config, strict=args.strict or None)
 
 
-def cmd_publish(args) -> int:
+def cmd_publish(args: argparse.Namespace) -> int:
     with _publisher(args) as publisher:
         if args.paths:
             result = publisher.publish_paths(args.paths, progress=_Bar())
@@ -196,7 +196,7 @@ def _row_data(r: DeliveryRow, now: datetime) -> dict[str, Any]:
     }
 
 
-def cmd_status(args) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     with _publisher(args) as publisher:
         rows = publisher.status(args.item)
         if args.item and not rows:
@@ -269,7 +269,7 @@ def _history_text(history: ItemHistory, limit: int) -> str:
     return "\n".join(lines)
 
 
-def cmd_channels(args) -> int:
+def cmd_channels(args: argparse.Namespace) -> int:
     # Built like every other verb, so config for a channel that is not installed, or a
     # secret whose variable is unset, is refused here too.
     with _publisher(args) as publisher:
@@ -299,7 +299,7 @@ def cmd_channels(args) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def cmd_validate(args) -> int:
+def cmd_validate(args: argparse.Namespace) -> int:
     with _publisher(args) as publisher:
         good, problems = publisher.validate(args.paths)
     if not good and not problems:
@@ -323,7 +323,7 @@ def cmd_validate(args) -> int:
     return EXIT_USAGE if problems else EXIT_OK
 
 
-def cmd_render(args) -> int:
+def cmd_render(args: argparse.Namespace) -> int:
     with _publisher(args) as publisher:
         target: Any = args.item
         if Path(args.item).is_file():
@@ -340,7 +340,7 @@ def cmd_render(args) -> int:
     return EXIT_OK
 
 
-def cmd_retry(args) -> int:
+def cmd_retry(args: argparse.Namespace) -> int:
     with _publisher(args) as publisher:
         if args.item and not publisher.status(args.item):
             raise UnknownItem(
@@ -363,7 +363,7 @@ def cmd_retry(args) -> int:
     return EXIT_OK
 
 
-def cmd_withdraw(args) -> int:
+def cmd_withdraw(args: argparse.Namespace) -> int:
     with _publisher(args) as publisher:
         result = publisher.withdraw(args.item, args.reason)
     text = "\n".join(
@@ -403,7 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gongkai {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def verb(name, func, help_text, json_flag=True):
+    def verb(
+        name: str,
+        func: Callable[[argparse.Namespace], int],
+        help_text: str,
+        json_flag: bool = True,
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
             help=help_text,

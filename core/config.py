@@ -210,7 +210,11 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
 
 
 def settings_from_dict(
-    data: Mapping[str, Any], *, source: str = "<dict>", base_dir: Path | None = None, **overrides
+    data: Mapping[str, Any],
+    *,
+    source: str = "<dict>",
+    base_dir: Path | None = None,
+    **overrides: Any,
 ) -> Settings:
     base_dir = base_dir or Path.cwd()
     unknown = set(data) - _SECTIONS

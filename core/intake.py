@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -24,6 +25,9 @@ from .loader import LoadedItem, problems_from_validation
 from .log import get_logger
 from .results import DeliveryOutcome, RunResult
 from .workdays import WorkCalendar
+
+if TYPE_CHECKING:
+    import pluggy
 
 log = get_logger(__name__)
 #: Items recorded per ledger transaction; delivery of a chunk starts while the next
@@ -39,7 +43,7 @@ class Intake:
         self,
         *,
         settings: Settings,
-        pm,
+        pm: pluggy.PluginManager,
         channels: Mapping[str, ChannelSettings],
         ledger: Ledger | None,
         catalogue: Catalogue,
@@ -212,7 +216,9 @@ class Intake:
         ]
         return enabled, missing
 
-    def _ingest_chunk(self, loaded: Sequence[LoadedItem], result: RunResult):
+    def _ingest_chunk(
+        self, loaded: Sequence[LoadedItem], result: RunResult
+    ) -> list[tuple[str, str, str]]:
         now = self.clock()
         records: list[tuple[IngestRecord, str, Item]] = []
         not_enabled: list[DeliveryOutcome] = []

@@ -113,7 +113,7 @@ class Publisher:
         self._channels: dict[str, ActiveChannel] | None = None
 
     @classmethod
-    def from_config(cls, path: str | Path | None = None, **kwargs) -> Publisher:
+    def from_config(cls, path: str | Path | None = None, **kwargs: Any) -> Publisher:
         """Build from a config file (``None``: ``$GONGKAI_CONFIG``, ``./config.toml``,
         then built-in defaults)."""
         return cls(load_settings(path), **kwargs)
@@ -170,7 +170,7 @@ class Publisher:
     def __enter__(self) -> Publisher:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # --- verbs ---------------------------------------------------------------------------
@@ -206,7 +206,12 @@ class Publisher:
         configured ``attachments_root``); bad files become problems."""
         return load_paths(paths, attachments_root=self.settings.attachments_root)
 
-    def _run(self, loaded, result: RunResult, progress) -> RunResult:
+    def _run(
+        self,
+        loaded: list[LoadedItem],
+        result: RunResult,
+        progress: Callable[[int, int], None] | None,
+    ) -> RunResult:
         run = self.run()
         if progress is not None:
             run.progress = progress
