@@ -75,7 +75,8 @@ class Publisher:
             for outcome in result.outcomes:
                 print(outcome.item_id, outcome.channel, outcome.status)
 
-    ``clock`` and ``sleep`` can be injected (tests, simulations); ``plugins`` registers
+    ``clock``, ``sleep`` and ``monotonic`` (which times hung calls against
+    ``delivery_timeout``) can be injected (tests, simulations); ``plugins`` registers
     extra plugin objects besides the installed ones.
     """
 
@@ -85,6 +86,7 @@ class Publisher:
         *,
         clock: Callable[[], datetime] = _utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         plugins: Iterable[object] = (),
         strict: bool | None = None,
         load_entry_points: bool = True,
@@ -92,6 +94,7 @@ class Publisher:
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
+        self.monotonic = monotonic
         strict = settings.plugins.strict if strict is None else strict
         self.pm = get_plugin_manager(
             strict=strict,
@@ -160,6 +163,7 @@ class Publisher:
             intake=self.intake(),
             clock=self.clock,
             sleep=self.sleep,
+            monotonic=self.monotonic,
         )
 
     def close(self) -> None:

@@ -22,6 +22,8 @@ from .log import get_logger, scrub
 from .results import DeliveryOutcome
 
 log = get_logger(__name__)
+#: Longest real wait, in seconds, between two looks for hung calls.
+WATCH_SLICE = 0.05
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,9 @@ class Scheduler:
             self.closed = True
             self.work_ready.notify_all()
             while self.workers > 0 or self.started:
-                self.all_done.wait(timeout=self._wait_time())
+                # In slices: the timeouts are measured on the injected monotonic clock,
+                # which a simulation may move faster than real time.
+                self.all_done.wait(timeout=min(self._wait_time(), WATCH_SLICE))
                 self._abandon_hung()
             leftover = [task for q in self.queues.values() for task in q]
             for q in self.queues.values():

@@ -13,7 +13,13 @@ TESTS = Path(__file__).parent
 ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
 
-from support.fakes import FakeClock, Script, Sleeper, recording_plugin  # noqa: E402
+from support.fakes import (  # noqa: E402
+    FakeClock,
+    FakeMonotonic,
+    Script,
+    Sleeper,
+    recording_plugin,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +31,11 @@ def _no_disabled_env(monkeypatch):
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def monotonic() -> FakeMonotonic:
+    return FakeMonotonic()
 
 
 @pytest.fixture
@@ -56,7 +67,7 @@ def item_factory():
 
 
 @pytest.fixture
-def make_publisher(tmp_path, clock, sleeper, script):
+def make_publisher(tmp_path, clock, sleeper, script, monotonic):
     """Build a Publisher on a temporary state dir with the recording channel enabled.
 
     Keyword arguments: ``channels`` (the [channels] tables), ``plugins`` (plugin
@@ -77,7 +88,12 @@ def make_publisher(tmp_path, clock, sleeper, script):
         data = {"gongkai": gongkai, "channels": channels}
         settings = settings_from_dict(data, source="test-config.toml", base_dir=tmp_path)
         publisher = Publisher(
-            settings, clock=clock, sleep=sleeper, plugins=plugins, load_entry_points=False
+            settings,
+            clock=clock,
+            sleep=sleeper,
+            monotonic=monotonic,
+            plugins=plugins,
+            load_entry_points=False,
         )
         made.append(publisher)
         return publisher

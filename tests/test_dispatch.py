@@ -218,13 +218,16 @@ def test_scheduled_item_waits_for_its_time(make_publisher, item_factory, script,
     assert later.outcome("jt-test-001", "recorder").status == "delivered"
 
 
-def test_hanging_channel_does_not_block_the_others(tmp_path, clock, sleeper, item_factory):
+def test_hanging_channel_does_not_block_the_others(
+    tmp_path, clock, sleeper, monotonic, item_factory
+):
     from gongkai.config import settings_from_dict
     from support.fakes import Script
 
     slow, fast = Script(), Script()
     slow.hang = threading.Event()
     slow.hang_ids = {"a-1"}
+    slow.on_hang = lambda: monotonic.advance(601)  # past delivery_timeout, at once
     settings = settings_from_dict(
         {
             "gongkai": {
@@ -233,14 +236,19 @@ def test_hanging_channel_does_not_block_the_others(tmp_path, clock, sleeper, ite
                 "concurrency": 2,
             },
             "channels": {
-                "slow": {"every_item": True, "delivery_timeout": 0.3},
+                "slow": {"every_item": True, "delivery_timeout": 600},
                 "fast": {"every_item": True},
             },
         }
     )
     plugins = [recording_plugin(slow, name="slow"), recording_plugin(fast, name="fast")]
     with Publisher(
-        settings, clock=clock, sleep=sleeper, plugins=plugins, load_entry_points=False
+        settings,
+        clock=clock,
+        sleep=sleeper,
+        monotonic=monotonic,
+        plugins=plugins,
+        load_entry_points=False,
     ) as publisher:
         try:
             result = publisher.publish([item_factory(id=f"a-{n}") for n in range(1, 6)])
@@ -478,16 +486,25 @@ def test_a_failing_check_pauses_its_channel_for_the_run(tmp_path, clock, sleeper
         assert result.exit_code == 1
 
 
-def test_a_hung_check_gives_back_the_batch_claims_it_held_up(make_publisher, item_factory, script):
+def test_a_hung_check_gives_back_the_batch_claims_it_held_up(
+    make_publisher, item_factory, script, monotonic
+):
     """A check() that never answers: its deliveries were claimed in a batch, nothing
     was sent, so the claims go back to the queue instead of staying in flight."""
     stuck = threading.Event()
     plugin = recording_plugin(script, guarantee="upsert")
     channel_class = plugin.gongkai_register_channels()[0]
-    channel_class.check = lambda self: stuck.wait(30)
+
+    def hang(self) -> None:
+        # From now on every call in flight is past its delivery_timeout (the tasks
+        # queued behind this check hang too), without the test waiting for it.
+        monotonic.step = 601
+        stuck.wait(30)
+
+    channel_class.check = hang
     publisher = make_publisher(
         plugins=[plugin],
-        channels={"recorder": {"every_item": True, "delivery_timeout": 0.3}},
+        channels={"recorder": {"every_item": True, "delivery_timeout": 600}},
         concurrency=1,
     )
     try:

@@ -12,6 +12,23 @@ from gongkai.channel import Channel, PreparedItem, Receipt, Rendition
 from gongkai.plugins.hookspecs import hookimpl
 
 
+class FakeMonotonic:
+    """A monotonic clock that moves only when a test says so, so that a call "hangs
+    past its delivery_timeout" without the test waiting for it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        #: Added on every reading once set: time flies, every running call is late.
+        self.step = 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class FakeClock:
     def __init__(self, start: datetime = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)) -> None:
         self.now = start
@@ -48,6 +65,8 @@ class Script:
         self.auth_refreshes = 0
         self.hang: threading.Event | None = None
         self.hang_ids: set[str] = set()
+        #: Called as a call starts to hang (a test moves its monotonic clock on here).
+        self.on_hang: Callable[[], None] = lambda: None
         self.on_deliver: Callable[[Channel, PreparedItem], None] | None = None
         self.lock = threading.Lock()
 
@@ -72,6 +91,7 @@ def recording_plugin(
 
         def deliver(self, item, rendition, previous):
             if script.hang is not None and item.id in script.hang_ids:
+                script.on_hang()
                 script.hang.wait(30)
             if script.on_deliver:
                 script.on_deliver(self, item)
