@@ -383,16 +383,25 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
 # --- parser --------------------------------------------------------------------------------
 
 
+def _common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The options every verb takes. They are accepted before the verb too
+    (``gongkai -c x.toml status``); after it, the verb's copy has no defaults of its own,
+    so it does not undo what was given before the verb."""
+
+    def flag(*names: str, **kwargs: Any) -> None:
+        if not defaults:
+            kwargs["default"] = argparse.SUPPRESS
+        parser.add_argument(*names, **kwargs)
+
+    flag("--config", "-c", help="config file (default: $GONGKAI_CONFIG or ./config.toml)")
+    flag("--strict", action="store_true", help="a broken plugin is fatal")
+    flag("--verbose", "-v", action="store_true", help="more detail and debug logs")
+    flag("--wide", "-w", action="store_true", help="show long values (paths, errors) whole")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config", "-c", help="config file (default: $GONGKAI_CONFIG or ./config.toml)"
-    )
-    common.add_argument("--strict", action="store_true", help="a broken plugin is fatal")
-    common.add_argument("--verbose", "-v", action="store_true", help="more detail and debug logs")
-    common.add_argument(
-        "--wide", "-w", action="store_true", help="show long values (paths, errors) whole"
-    )
+    _common_options(common, defaults=False)
     reporting = argparse.ArgumentParser(add_help=False)
     reporting.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -401,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Publish government disclosure items to every channel, once.",
     )
     parser.add_argument("--version", action="version", version=f"gongkai {__version__}")
+    _common_options(parser, defaults=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def verb(

@@ -7,6 +7,7 @@ A bad file never stops the batch: ``load_paths`` returns the good items and one
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -73,8 +74,13 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
             try:
                 return tomllib.loads(header), body
             except tomllib.TOMLDecodeError as exc:
+                # tomllib counts lines from the front matter; the author counts from
+                # the top of the file, where the opening '+++' is line 1.
+                where = re.sub(
+                    r"line (\d+)", lambda m: f"line {int(m.group(1)) + 1}", str(exc), count=1
+                )
                 raise ItemProblem(
-                    source, "", f"front matter is not valid TOML ({exc})", "fix the TOML syntax"
+                    source, "", f"front matter is not valid TOML ({where})", "fix the TOML syntax"
                 ) from exc
     raise ItemProblem(source, "", "front matter is not closed", "add a closing '+++' line")
 

@@ -276,3 +276,36 @@ def test_a_ledger_that_cannot_be_written_mid_run_stops_the_run_with_a_summary(
     monkeypatch.setattr(RecordEditions, "ingest", real_ingest)
     again = publisher.publish(item_factory(id="jt-second"))
     assert again.outcome("jt-second", "recorder").status == "delivered"
+
+
+def test_a_toml_error_gives_the_line_of_the_file(tmp_path):
+    path = tmp_path / "jt-bad.md"
+    path.write_text('+++\ntitle = "公告"\nformed_on 2026-11-20\n+++\n正文\n', encoding="utf-8")
+    _, [problem] = load_paths([path])
+    assert "at line 3," in problem.problem  # the line as an editor numbers it
+
+
+def test_archived_files_are_readable_like_any_new_file(tmp_path):
+    from gongkai.fileio import write_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "item.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "item.json").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-c", "x.toml", "-w", "status"],
+        ["status", "-c", "x.toml", "-w"],
+        ["-c", "y.toml", "status", "-c", "x.toml", "--wide"],
+    ],
+)
+def test_common_options_go_before_or_after_the_verb(argv):
+    from gongkai.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.config, args.wide, args.verbose, args.command) == ("x.toml", True, False, "status")
