@@ -279,6 +279,85 @@ def cmd_withdraw(args) -> int:
     return EXIT_OK if all(o.status == "withdrawn" for o in result.outcomes) else EXIT_FAILED
 
 
+def cmd_init(args) -> int:
+    from .scaffold import init_project, next_steps
+
+    created = init_project(args.directory, args.org_code)
+    steps = next_steps(args.directory, args.org_code)
+    lines = [f"created {p}{'/' if p.is_dir() else ''}" for p in created]
+    lines += ["", "next steps:", *(f"  {n}. {step}" for n, step in enumerate(steps, 1))]
+    _emit(args, {"created": [str(p) for p in created], "next": steps}, "\n".join(lines))
+    return EXIT_OK
+
+
+def _days(period) -> str:
+    return f"{period.days} {period.unit} day{'' if period.days == 1 else 's'}"
+
+
+def _routing(channels) -> str:
+    optional = f" [{' '.join(channels.optional)}]" if channels.optional else ""
+    return " ".join(channels.required) + optional
+
+
+def _entry_text(catalogue, entry) -> str:
+    data = catalogue.describe(entry)
+    fields = [
+        ("domain", f"{entry.domain} ({data['domain_name']})"),
+        ("openness", f"{entry.openness} ({data['openness_label']})"),
+        ("basis", entry.basis),
+        ("subject", entry.subject),
+        ("responsible unit", entry.responsible_unit),
+        ("level / method", f"{entry.level}, {entry.method}"),
+        ("audience", entry.audience),
+        ("time limit", f"{_days(entry.time_limit)} from formed_on"),
+        ("posting period", f"at least {_days(entry.posting_min)}" if entry.posting_min else ""),
+        ("update cycle", entry.update_cycle),
+        ("required channels", " ".join(entry.channels.required) or "none"),
+        ("optional channels", " ".join(entry.channels.optional) or "none"),
+    ]
+    lines = [f"{entry.key}  {entry.name}", ""]
+    lines += [f"{label + ':':<19}{value}" for label, value in fields if value]
+    for label, elements in (
+        ("required elements (the title or body must name each; a / b: either)", data["elements"]),
+        ("optional elements", data["optional_elements"]),
+    ):
+        if elements:
+            lines += ["", f"{label}:"]
+            lines += [f"  - {' / '.join(alternatives)}" for alternatives in elements]
+    lines += ["", f'an item names it with catalog = "{entry.key}"']
+    return "\n".join(lines)
+
+
+def cmd_catalogue(args) -> int:
+    from .catalogue import Catalogue
+
+    # Settings alone, never a Publisher: a read-only verb must not create the state
+    # directory or open the ledger.
+    catalogue = Catalogue.load(load_settings(args.config).catalogue)
+    if args.entry is not None:
+        entry = catalogue.get(args.entry)
+        if entry is None:
+            close = catalogue.suggest(args.entry)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise UsageError(
+                f"no catalogue entry '{args.entry}'; {hint}`gongkai catalogue` lists them all"
+            )
+        _emit(args, catalogue.describe(entry), _entry_text(catalogue, entry))
+        return EXIT_OK
+    entries = list(catalogue.entries.values())
+    rows = [
+        (e.key, e.name, e.domain, e.openness, _days(e.time_limit), _routing(e.channels))
+        for e in entries
+    ]
+    text = table(rows, ("key", "name", "domain", "openness", "time limit", "channels"))
+    text += (
+        f"\n\n{len(entries)} entries; channels in [brackets] are optional. "
+        "`gongkai catalogue KEY` shows one entry's elements and periods."
+    )
+    _emit(args, [catalogue.describe(e) for e in entries], text)
+    return EXIT_OK
+
+
 # --- parser --------------------------------------------------------------------------------
 
 
@@ -335,6 +414,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("withdraw", cmd_withdraw, "take an item down from every channel")
     p.add_argument("item")
     p.add_argument("--reason", required=True, help="why it is withdrawn (recorded in the ledger)")
+    p = verb(
+        "init", cmd_init, "start a working folder: a commented config.toml and an example item"
+    )
+    p.add_argument("directory", nargs="?", default=".", help="the folder (default: .)")
+    p.add_argument(
+        "--org-code",
+        help="the organisation's 统一社会信用代码 (18 characters), written as org_code",
+    )
+    p = verb("catalogue", cmd_catalogue, "list the disclosure catalogue's entries, or show one")
+    p.add_argument("entry", nargs="?", help="an entry key, e.g. land.compensation-notice")
     return parser
 
 
