@@ -8,17 +8,18 @@ it with more files, where a later entry with the same key replaces an earlier on
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from collections.abc import Iterable, Mapping
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError, ItemProblem
-from .item import Item, Openness
+from .item import OPENNESS_LABELS, Item, Openness
 from .workdays import DayUnit, WorkCalendar
 
 DEFAULT_CATALOGUE = "default"
@@ -96,6 +97,24 @@ class Catalogue:
             for name in (*entry.channels.required, *entry.channels.optional)
         )
 
+    def suggest(self, wanted: str, limit: int = 3) -> list[str]:
+        """Up to ``limit`` entry keys close to ``wanted`` (a mistyped key, or an entry's
+        Chinese name), best first."""
+        by_name = {e.name: e.key for e in self.entries.values()}
+        found = difflib.get_close_matches(wanted, [*self.entries, *by_name], n=2 * limit)
+        return list(dict.fromkeys(by_name.get(f, f) for f in found))[:limit]
+
+    def describe(self, entry: Entry) -> dict[str, Any]:
+        """An entry as plain JSON data, for ``gongkai catalogue --json`` (the fields are
+        documented in docs/catalogue.md). Each element is the list of its accepted
+        alternatives."""
+        data = entry.model_dump(mode="json")
+        for name in ("elements", "optional_elements"):
+            data[name] = [[alt.strip() for alt in e.split("|")] for e in data[name]]
+        data["domain_name"] = self.domains.get(entry.domain, "")
+        data["openness_label"] = OPENNESS_LABELS[entry.openness]
+        return data
+
     # --- loading ----------------------------------------------------------------------
 
     @classmethod
@@ -120,7 +139,9 @@ class Catalogue:
                         name,
                         f"entry[{index}].{key}",
                         first["msg"],
-                        "correct the catalogue entry (see docs/catalogue.md)",
+                        "correct the entry, or take the file out of `catalogue` in "
+                        "config.toml; `gongkai catalogue KEY --json` then shows a shipped "
+                        "entry's fields",
                     ) from exc
                 entries[entry.key] = entry
         for entry in entries.values():
@@ -147,13 +168,15 @@ class Catalogue:
         a posting period, skipping a required channel)."""
         entry = self.get(item.catalog)
         if entry is None:
+            close = self.suggest(item.catalog)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
             return [
                 ItemProblem(
                     source,
                     "catalog",
                     f"'{item.catalog}' is not in the catalogue",
-                    "use a key listed by docs/catalogue.md, or add the entry to a catalogue "
-                    "file named in config.toml",
+                    f"{hint}use a key that `gongkai catalogue` lists, or add the entry to a "
+                    "catalogue file named in config.toml",
                     item.id,
                 )
             ]

@@ -11,13 +11,24 @@ import json
 import logging
 import os
 import sys
-import unicodedata
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_output import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    cell_limit,
+    emit,
+    local_time,
+    problems_text,
+    short_path,
+    table,
+)
+from .cli_setup import cmd_catalogue, cmd_init
 from .errors import (
     ConfigError,
     GongkaiError,
@@ -28,85 +39,10 @@ from .errors import (
     UnknownItem,
     UsageError,
 )
-from .item import CST
 from .ledger import NEEDS_ATTENTION, DeliveryRow
 from .log import configure, scrub
 from .publisher import ItemHistory, Publisher
 from .results import shown_state
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` columns. A path keeps its end (the item, edition and
-    file name are what an operator looks for), anything else its start."""
-    if _width(text) <= limit:
-        return text
-    is_path = "/" in text and " " not in text
-    chars = reversed(text) if is_path else iter(text)
-    kept, used = [], 0
-    for char in chars:
-        size = _width(char)
-        if used + size > limit - 1:
-            break
-        kept.append(char)
-        used += size
-    return "…" + "".join(reversed(kept)) if is_path else "".join(kept) + "…"
-
-
-def table(rows: Sequence[Sequence[Any]], header: Sequence[str], limit: int = 48) -> str:
-    """A plain-text table that lines up Chinese (double-width) text."""
-    cells = [[_clip("" if v is None else str(v), limit) for v in row] for row in rows]
-    widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(header)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths, strict=True))
-
-    lines = [line(header), line(["-" * w for w in widths]), *map(line, cells)]
-    return "\n".join(x.rstrip() for x in lines)
-
-
-def _short(path: str | None) -> str:
-    """A path relative to the working directory when it is below it."""
-    if not path:
-        return ""
-    try:
-        return str(Path(path).relative_to(Path.cwd()))
-    except ValueError:
-        return path
-
-
-def _local(when: datetime | None) -> str:
-    """Operators read Beijing time; the offset says so, whatever the server's zone."""
-    return when.astimezone(CST).strftime("%Y-%m-%d %H:%M+08:00") if when else ""
-
-
-def _limit(args: argparse.Namespace) -> int:
-    """Cell width: clipped to fit a terminal, whole with --wide or -v."""
-    return 10**6 if args.wide or args.verbose else 48
-
-
-def _json_value(value: object) -> str:
-    # ISO 8601 for times and dates, so other systems parse them with any library.
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    # The last net: whatever a report holds, no secret leaves through stdout.
-    if args.json:
-        print(scrub(json.dumps(data, ensure_ascii=False, indent=2, default=_json_value)))
-    elif text:
-        print(scrub(text))
-
-
-def _problems_text(problems: Sequence[ItemProblem]) -> str:
-    return "\n".join(f"error: {p}" for p in problems)
 
 
 class _Bar:
@@ -139,7 +75,13 @@ def cmd_publish(args: argparse.Namespace) -> int:
         else:
             result = publisher.publish(progress=_Bar())
     rows = [
-        (o.item_id, o.channel, o.edition or "", o.status, o.detail or o.url or _short(o.artifact))
+        (
+            o.item_id,
+            o.channel,
+            o.edition or "",
+            o.status,
+            o.detail or o.url or short_path(o.artifact),
+        )
         for o in sorted(result.outcomes, key=lambda o: (o.item_id, o.channel))
         if o.status != "not-enabled" or args.verbose
     ]
@@ -147,7 +89,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     text = ""
     if rows:
         text = table(
-            rows, ("item", "channel", "edition", "status", "detail"), limit=max(60, _limit(args))
+            rows,
+            ("item", "channel", "edition", "status", "detail"),
+            limit=max(60, cell_limit(args)),
         )
     text += f"\n\n{counts or 'nothing to do'}"
     hidden = result.counts().get("not-enabled", 0)
@@ -166,9 +110,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
         )
     if result.halted:
         text += f"\nthe run stopped early: {result.halted}"
-    _emit(args, result.as_dict(), text.strip())
+    emit(args, result.as_dict(), text.strip())
     if result.problems:
-        print(_problems_text(result.problems), file=sys.stderr)
+        print(problems_text(result.problems), file=sys.stderr)
     if result.halted:
         print(f"error: {scrub(result.halted)}", file=sys.stderr)
     return result.exit_code
@@ -205,7 +149,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         now = publisher.clock()
     data = [_row_data(r, now) for r in rows]
     # One item's view has few rows: nothing in it is cut.
-    limit = 10**6 if args.item else _limit(args)
+    limit = 10**6 if args.item else cell_limit(args)
     text = table(
         [
             (
@@ -214,8 +158,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 r["status"],
                 r["edition"],
                 r["attempts"],
-                _local(r["next_attempt_at"]),
-                r["error"] or r["url"] or _short(r["artifact"]),
+                local_time(r["next_attempt_at"]),
+                r["error"] or r["url"] or short_path(r["artifact"]),
             )
             for r in data
         ],
@@ -234,7 +178,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "check the remote: if the item is not there, `gongkai retry --unknown ITEM "
             "--channel C` sends it again."
         )
-    _emit(args, data, text if rows else "the ledger is empty")
+    emit(args, data, text if rows else "the ledger is empty")
     # The same rule as publish: exit 1 while anything still needs a run or an operator.
     return EXIT_FAILED if any(r.state in NEEDS_ATTENTION for r in rows) else EXIT_OK
 
@@ -243,16 +187,16 @@ def _history_text(history: ItemHistory, limit: int) -> str:
     lines = [f"{history.item_id}  {history.editions[-1].title if history.editions else ''}"]
     if history.withdrawn is not None:
         at, reason = history.withdrawn
-        lines.append(f"withdrawn {_local(at)}: {reason}")
+        lines.append(f"withdrawn {local_time(at)}: {reason}")
     lines += ["", "editions:"]
     lines += [
-        f"  第{e.edition}版  {_local(e.recorded_at)}  {e.content_hash[:8]}  {e.title}"
+        f"  第{e.edition}版  {local_time(e.recorded_at)}  {e.content_hash[:8]}  {e.title}"
         for e in history.editions
     ]
     lines += ["", "attempt log:"]
     log_rows = [
         (
-            _local(a.finished_at),
+            local_time(a.finished_at),
             a.channel,
             a.edition,
             a.action,
@@ -284,7 +228,7 @@ def cmd_channels(args: argparse.Namespace) -> int:
                 failed = failed or checks[entry["name"]] is not None
         keys.append("check")
     header = ["channel", *keys[1:]]
-    text = table([[d.get(k, "") for k in keys] for d in data], header, limit=_limit(args))
+    text = table([[d.get(k, "") for k in keys] for d in data], header, limit=cell_limit(args))
     settings = [
         f"  {d['name']}: "
         + ", ".join(
@@ -295,7 +239,7 @@ def cmd_channels(args: argparse.Namespace) -> int:
     ]
     if settings:
         text += "\n\nsettings of the enabled channels (secrets masked):\n" + "\n".join(settings)
-    _emit(args, data, text)
+    emit(args, data, text)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -317,9 +261,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "problems": [p.as_dict() for p in problems],
     }
     text = f"{len(good)} valid item(s), {len(problems)} problem(s)"
-    _emit(args, data, text)
+    emit(args, data, text)
     if problems:
-        print(_problems_text(problems), file=sys.stderr)
+        print(problems_text(problems), file=sys.stderr)
     return EXIT_USAGE if problems else EXIT_OK
 
 
@@ -329,12 +273,12 @@ def cmd_render(args: argparse.Namespace) -> int:
         if Path(args.item).is_file():
             loaded, problems = publisher.load([args.item])
             if problems:
-                print(_problems_text(problems), file=sys.stderr)
+                print(problems_text(problems), file=sys.stderr)
                 return EXIT_USAGE
             target = loaded[0].item
         rendition = publisher.render(target, args.channel)
     if args.json:
-        _emit(args, rendition.model_dump(), "")
+        emit(args, rendition.model_dump(), "")
     else:
         sys.stdout.write(rendition.body if rendition.body.endswith("\n") else rendition.body + "\n")
     return EXIT_OK
@@ -359,7 +303,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         if rows
         else "nothing to re-queue"
     )
-    _emit(args, data, text)
+    emit(args, data, text)
     return EXIT_OK
 
 
@@ -372,11 +316,11 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
             table(
                 [(o.channel, o.status, o.detail) for o in result.outcomes],
                 ("channel", "status", "detail"),
-                limit=_limit(args),
+                limit=cell_limit(args),
             ),
         ]
     )
-    _emit(args, result.as_dict(), text)
+    emit(args, result.as_dict(), text)
     return EXIT_OK if all(o.status == "withdrawn" for o in result.outcomes) else EXIT_FAILED
 
 
@@ -454,6 +398,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("withdraw", cmd_withdraw, "take an item down from every channel")
     p.add_argument("item")
     p.add_argument("--reason", required=True, help="why it is withdrawn (recorded in the ledger)")
+    p = verb(
+        "init", cmd_init, "start a working folder: a commented config.toml and an example item"
+    )
+    p.add_argument("directory", nargs="?", default=".", help="the folder (default: .)")
+    p.add_argument(
+        "--org-code",
+        help="the organisation's 统一社会信用代码 (18 characters), written as org_code",
+    )
+    p = verb("catalogue", cmd_catalogue, "list the disclosure catalogue's entries, or show one")
+    p.add_argument("entry", nargs="?", help="an entry key, e.g. land.compensation-notice")
     return parser
 
 

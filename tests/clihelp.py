@@ -14,8 +14,13 @@ EXAMPLES = ROOT / "examples" / "items"
 
 
 def run(
-    *args: str, config: Path | None = None, env: dict | None = None, timeout: float = 120
+    *args: str,
+    config: Path | None = None,
+    env: dict | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess:
+    """Run `gongkai ARGS` in ``cwd`` (default: the config's folder, else the repo)."""
     full_env = {**os.environ, "PYTHONPATH": str(TESTS), **(env or {})}
     full_env.pop("GONGKAI_CONFIG", None)
     command = [sys.executable, "-m", "gongkai.cli", *args]
@@ -27,7 +32,7 @@ def run(
         text=True,
         env=full_env,
         timeout=timeout,
-        cwd=config.parent if config else ROOT,
+        cwd=cwd or (config.parent if config else ROOT),
     )
 
 

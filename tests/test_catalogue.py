@@ -86,6 +86,15 @@ def test_unknown_catalogue_key(item_factory):
     assert problem.field == "catalog"
 
 
+def test_unknown_catalogue_key_suggests_close_keys(item_factory):
+    catalogue = Catalogue.load()
+    [problem] = catalogue.problems(item_factory(catalog="land.aproval"), "n.md")
+    assert "did you mean land.approval?" in problem.fix
+    assert "`gongkai catalogue`" in problem.fix and "docs/" not in problem.fix
+    assert catalogue.suggest("征地补偿安置方案") == ["land.compensation-notice"]
+    assert catalogue.suggest("zzz") == []
+
+
 def test_working_days_skip_national_day_and_count_make_up_saturday():
     calendar = WorkCalendar()
     # 2026-10-01..07 are holidays; Saturday 2026-10-10 is a make-up working day.
@@ -135,3 +144,4 @@ def test_bad_catalogue_file_names_the_entry(tmp_path):
     with pytest.raises(ConfigError) as info:
         Catalogue.load([bad])
     assert str(bad) in str(info.value) and "entry[0]" in str(info.value)
+    assert "`gongkai catalogue KEY --json`" in info.value.fix

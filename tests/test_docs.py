@@ -36,6 +36,9 @@
 
    Any other language, or a fence without one, fails: give it a runner here or mark
    it ``text``.
+4. Every link in docs/*.md and README.md (outside code) is a relative path to a file
+   or folder inside the repository: the docs travel with the code, and a reader of a
+   checkout or a source archive can follow every one.
 """
 
 from __future__ import annotations
@@ -459,3 +462,65 @@ RUNNERS = {
     "json": run_json,
     **dict.fromkeys(SHELLS, run_shell),
 }
+
+
+# --- 4. links -------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+).+?\1")
+_INLINE_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
+_REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)")
+_AUTOLINK = re.compile(r"<([a-zA-Z][a-zA-Z0-9+.-]*:[^>\s]*)>")
+
+
+def _links(page: Path) -> list[tuple[int, str]]:
+    """(line, target) of every Markdown link outside fenced blocks and code spans."""
+    found: list[tuple[int, str]] = []
+    fence = ""
+    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
+        opened = _FENCE.match(line)
+        if fence:
+            if opened and opened[1][0] == fence[0] and len(opened[1]) >= len(fence):
+                fence = ""
+            continue
+        if opened:
+            fence = opened[1]
+            continue
+        text = _CODE_SPAN.sub("", line)
+        targets = [m[1] for m in _INLINE_LINK.finditer(text)]
+        targets += [m[1] for m in _REFERENCE.finditer(text)]
+        targets += [m[1] for m in _AUTOLINK.finditer(text)]
+        found += [(number, target) for target in targets]
+    return found
+
+
+def test_links_are_found():
+    assert ("README.md", "docs/architecture.md") in {
+        (page.name, target) for page in PAGES for _, target in _links(page)
+    }
+
+
+def test_link_finder_skips_code(tmp_path):
+    page = tmp_path / "sample.md"
+    page.write_text(
+        "[a](x.md) `[b](y.md)` <https://e.test>\n```\n[c](z.md)\n```\n[d]: w.md\n",
+        encoding="utf-8",
+    )
+    assert [target for _, target in _links(page)] == ["x.md", "https://e.test", "w.md"]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
+def test_links_point_into_the_repository(page):
+    bad = []
+    for line, target in _links(page):
+        where = f"{page.relative_to(ROOT).as_posix()}:{line}: {target}"
+        path = target.split("#", 1)[0]
+        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:|^//", target) or path.startswith("/"):
+            bad.append(f"{where} leaves the repository; link a file in it by relative path")
+            continue
+        resolved = (page.parent / path).resolve() if path else page
+        if not resolved.is_relative_to(ROOT.resolve()):
+            bad.append(f"{where} points outside the repository")
+        elif not resolved.exists():
+            bad.append(f"{where} does not exist; fix the path (relative to the page)")
+    assert not bad, "\n".join(bad)
