@@ -10,6 +10,7 @@ Every error names the file, the key path and what to do.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tomllib
 from collections.abc import Mapping
@@ -243,12 +244,37 @@ def settings_from_dict(
         c if c == "default" or Path(c).is_absolute() else str(base_dir / c)
         for c in settings.catalogue
     )
+    for index, path in enumerate(catalogue):
+        if path != "default" and not Path(path).is_file():
+            raise ConfigError(
+                source,
+                f"gongkai.catalogue.{index}",
+                f"catalogue file {path} does not exist",
+                "fix the path (relative to this config file), or remove the entry",
+            )
+    for index, module in enumerate(settings.plugins.load):
+        if not _importable(module):
+            raise ConfigError(
+                source,
+                f"plugins.load.{index}",
+                f"no module named '{module}' can be imported",
+                "check the dotted name, and that the module is installed or on PYTHONPATH",
+            )
     root = settings.attachments_root
     if root is not None and not root.is_absolute():
         root = base_dir / root
     return settings.model_copy(
         update={"state_dir": state_dir, "catalogue": catalogue, "attachments_root": root}
     )
+
+
+def _importable(module: str) -> bool:
+    # find_spec imports the parent packages; a missing parent raises instead of
+    # returning None.
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _is_secret_field(annotation: Any) -> bool:

@@ -19,7 +19,14 @@ from .attempt import ActiveChannel
 from .catalogue import Catalogue
 from .channel import ChannelContext, PreparedItem, Rendition
 from .config import Settings, build_channel_settings, load_settings
-from .errors import ConfigError, ItemProblem, ItemRejected, UnknownItem, UsageError
+from .errors import (
+    ConfigError,
+    ItemProblem,
+    ItemRejected,
+    StateError,
+    UnknownItem,
+    UsageError,
+)
 from .intake import Intake
 from .item import CST, Item, content_hash
 from .ledger import AttemptRecord, DeliveryRow, EditionRecord, Ledger, SQLiteLedger
@@ -133,6 +140,12 @@ class Publisher:
     def has_ledger(self) -> bool:
         """Whether a ledger exists yet. Verbs that only read check this first, so that
         looking never creates the state directory."""
+        state_dir = self.settings.state_dir
+        if state_dir.exists() and not state_dir.is_dir():
+            raise StateError(
+                f"{state_dir}: cannot use it as the state directory (it is a file, not a "
+                "folder); point [gongkai] state_dir in config.toml at a folder gongkai may write"
+            )
         return self._ledger is not None or self.settings.ledger_path.exists()
 
     @property

@@ -93,6 +93,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
     sub.mkdir()
     path = sub / "config.toml"
     path.write_text("[gongkai]\nstate_dir = 'state'\ncatalogue = ['default', 'local.toml']\n")
+    (sub / "local.toml").write_text("", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     settings = load_settings(path)
     assert settings.state_dir == sub / "state"
