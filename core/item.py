@@ -21,7 +21,6 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -153,7 +152,8 @@ class Item(_Frozen):
     area: Line | None = None
     audience: Audience = "public"
     keywords: tuple[NonEmpty, ...] = ()
-    related: tuple[ItemId, ...] = ()
+    # Validated even when absent: an interpretation without it is an error on this field.
+    related: tuple[ItemId, ...] = Field(default=(), validate_default=True)
     attachments: tuple[Attachment, ...] = ()
     contact: Line | None = None
     channels: ChannelOverrides = ChannelOverrides()
@@ -166,13 +166,33 @@ class Item(_Frozen):
             return value.replace(tzinfo=CST)
         return value
 
-    @model_validator(mode="after")
-    def _interpretation_names_release(self) -> Item:
-        if self.kind == "interpretation" and not self.related:
-            raise ValueError(
-                "an interpretation (解读) must name the release it explains in 'related'"
+    @field_validator("related")
+    @classmethod
+    def _interpretation_names_release(
+        cls, value: tuple[str, ...], info: ValidationInfo
+    ) -> tuple[str, ...]:
+        if info.data.get("kind") == "interpretation" and not value:
+            raise PydanticCustomError(
+                "interpretation_without_release",
+                "an interpretation (解读) must name the release it explains",
             )
-        return self
+        return value
+
+    @field_validator("attachments")
+    @classmethod
+    def _unique_file_names(cls, value: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+        # Channels and the archive store attachments by file name: two with one name
+        # would overwrite each other while the record lists both hashes.
+        seen: set[str] = set()
+        for attachment in value:
+            if attachment.filename in seen:
+                raise PydanticCustomError(
+                    "duplicate_attachment_name",
+                    "two attachments are named '{name}'",
+                    {"name": attachment.filename},
+                )
+            seen.add(attachment.filename)
+        return value
 
     def public_fields(self) -> dict[str, Any]:
         """The fields every channel may show, as plain JSON data.

@@ -37,6 +37,9 @@ _FIXES = {
     "string_pattern_mismatch": "use the documented form (see docs/items.md)",
     "literal_error": "use one of the allowed values",
     "control_character": "remove it: retype the text, or paste it as plain text",
+    "interpretation_without_release": 'add related = ["<id of the release>"]',
+    "duplicate_attachment_name": "rename one of the files: attachments are published by name",
+    "datetime_from_date_parsing": "write the time as YYYY-MM-DDTHH:MM:SS+08:00",
 }
 
 
