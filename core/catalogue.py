@@ -121,6 +121,7 @@ class Catalogue:
     def load(cls, sources: Iterable[str | Path] = (DEFAULT_CATALOGUE,)) -> Catalogue:
         """Load and merge catalogue files; ``"default"`` names the shipped one."""
         entries: dict[str, Entry] = {}
+        origin: dict[str, str] = {}  # entry key -> the file it came from, for errors
         domains: dict[str, str] = {}
         for source in sources:
             name, text = _read_source(source)
@@ -144,10 +145,11 @@ class Catalogue:
                         "entry's fields",
                     ) from exc
                 entries[entry.key] = entry
+                origin[entry.key] = name
         for entry in entries.values():
             if entry.domain not in domains:
                 raise ConfigError(
-                    "catalogue",
+                    origin[entry.key],
                     f"entry {entry.key}.domain",
                     f"domain '{entry.domain}' is not declared",
                     "add it under [domains] in the catalogue file",

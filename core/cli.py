@@ -94,14 +94,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
             limit=max(60, cell_limit(args)),
         )
     text += f"\n\n{counts or 'nothing to do'}"
-    hidden = result.counts().get("not-enabled", 0)
-    if hidden:
-        names = sorted({o.channel for o in result.outcomes if o.status == "not-enabled"})
-        text += (
-            f"\nnote: the catalogue also routes {hidden} delivery(ies) to channels this "
-            f"config does not enable ({', '.join(names)})"
-            + ("" if args.verbose else "; -v lists them")
-        )
+    for note in result.notes:
+        text += f"\nnote: {note}"
+    if result.counts().get("not-enabled") and not args.verbose:
+        text += "; -v lists them"  # the not-enabled note is always the last
     if result.backlog:
         waiting = ", ".join(f"{n} {s}" for s, n in sorted(result.backlog.items()))
         text += (

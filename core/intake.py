@@ -261,6 +261,12 @@ class Intake:
                     edition=answer.edition,
                     content_hash=record.content_hash[:12],
                 )
+                late = item.publish_at.astimezone(CST).date() if item.publish_at else None
+                if record.due_on and late and late > record.due_on:
+                    result.notes.append(
+                        f"{record.item_id}: publish_at {late} is after its statutory "
+                        f"deadline {record.due_on}"
+                    )
                 if record.due_on and now.date() > record.due_on:
                     log.warning(
                         "published after its statutory deadline",

@@ -224,6 +224,13 @@ class Run:
             if pair not in acted and pair in rows:
                 result.outcomes.append(_from_row(rows[pair], plan, now))
         result.backlog = backlog(self.ledger)
+        unrouted = [o for o in result.outcomes if o.status == "not-enabled"]
+        if unrouted:
+            names = ", ".join(sorted({o.channel for o in unrouted}))
+            result.notes.append(
+                f"the catalogue also routes {len(unrouted)} delivery(ies) to channels this "
+                f"config does not enable ({names})"
+            )
         if self.halted is not None:
             result.halted = str(self.halted)
 

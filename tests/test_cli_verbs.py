@@ -173,7 +173,11 @@ def test_publish_human_output_counts_without_not_enabled_then_notes_it(shared):
     assert "not-enabled" not in out
     tail = out.splitlines()
     summary = tail.index("1 delivered, 1 failed, 2 scheduled")
-    note = tail[summary + 1]
+    # An item scheduled past its statutory deadline is noted first.
+    assert tail[summary + 1] == (
+        f"note: {FUTURE}: publish_at 2099-01-01 is after its statutory deadline 2026-11-30"
+    )
+    note = tail[summary + 2]
     assert re.fullmatch(
         r"note: the catalogue also routes (\d+) delivery\(ies\) to channels this config does "
         r"not enable \(([a-z, ]+)\); -v lists them",
