@@ -218,49 +218,32 @@ def test_scheduled_item_waits_for_its_time(make_publisher, item_factory, script,
     assert later.outcome("jt-test-001", "recorder").status == "delivered"
 
 
-def test_hanging_channel_does_not_block_the_others(
-    tmp_path, clock, sleeper, monotonic, item_factory
-):
-    from gongkai.config import settings_from_dict
+def test_hanging_channel_does_not_block_the_others(make_publisher, monotonic, item_factory):
     from support.fakes import Script
 
     slow, fast = Script(), Script()
     slow.hang = threading.Event()
     slow.hang_ids = {"a-1"}
     slow.on_hang = lambda: monotonic.advance(601)  # past delivery_timeout, at once
-    settings = settings_from_dict(
-        {
-            "gongkai": {
-                "org_code": "11510121009087532X",
-                "state_dir": str(tmp_path / "s"),
-                "concurrency": 2,
-            },
-            "channels": {
-                "slow": {"every_item": True, "delivery_timeout": 600},
-                "fast": {"every_item": True},
-            },
-        }
+    publisher = make_publisher(
+        plugins=[recording_plugin(slow, name="slow"), recording_plugin(fast, name="fast")],
+        channels={
+            "slow": {"every_item": True, "delivery_timeout": 600},
+            "fast": {"every_item": True},
+        },
+        concurrency=2,
     )
-    plugins = [recording_plugin(slow, name="slow"), recording_plugin(fast, name="fast")]
-    with Publisher(
-        settings,
-        clock=clock,
-        sleep=sleeper,
-        monotonic=monotonic,
-        plugins=plugins,
-        load_entry_points=False,
-    ) as publisher:
-        try:
-            result = publisher.publish([item_factory(id=f"a-{n}") for n in range(1, 6)])
-        finally:
-            slow.hang.set()
-        assert len(fast.sent) == 5
-        hung = result.outcome("a-1", "slow")
-        assert hung.status == "unknown"
-        assert {
-            r.state for r in publisher.status() if r.item_id == "a-1" and r.channel == "slow"
-        } == {"unknown"}
-        assert sorted(s[0] for s in slow.sent if s[0] != "a-1") == ["a-2", "a-3", "a-4", "a-5"]
+    try:
+        result = publisher.publish([item_factory(id=f"a-{n}") for n in range(1, 6)])
+    finally:
+        slow.hang.set()
+    assert len(fast.sent) == 5
+    hung = result.outcome("a-1", "slow")
+    assert hung.status == "unknown"
+    assert {r.state for r in publisher.status() if r.item_id == "a-1" and r.channel == "slow"} == {
+        "unknown"
+    }
+    assert sorted(s[0] for s in slow.sent if s[0] != "a-1") == ["a-2", "a-3", "a-4", "a-5"]
 
 
 def test_two_step_create_resumes_from_checkpoint(make_publisher, item_factory, script):
