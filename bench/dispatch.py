@@ -113,7 +113,14 @@ def make_items(count: int, prefix: str) -> list[Item]:
 
 def publisher(state: Path, channels: dict) -> Publisher:
     settings = settings_from_dict(
-        {"gongkai": {"state_dir": str(state), "concurrency": CONCURRENCY}, "channels": channels}
+        {
+            "gongkai": {
+                "state_dir": str(state),
+                "concurrency": CONCURRENCY,
+                "org_code": "11510121009087532X",
+            },
+            "channels": channels,
+        }
     )
     return Publisher(settings, plugins=[BenchPlugin()], load_entry_points=False)
 
