@@ -29,6 +29,7 @@ from .cli_output import (
     table,
 )
 from .cli_setup import cmd_catalogue, cmd_init
+from .config import CONFIG_ENV
 from .errors import (
     ConfigError,
     GongkaiError,
@@ -64,12 +65,20 @@ class _Bar:
 # --- verbs -------------------------------------------------------------------------------
 
 
-def _publisher(args: argparse.Namespace) -> Publisher:
-    return Publisher.from_config(args.config, strict=args.strict or None)
+def _publisher(args: argparse.Namespace, *, sends: bool = False) -> Publisher:
+    """The publisher for a verb. Verbs that only look (``sends=False``) work even when
+    a channel's secret is not in this shell's environment."""
+    if args.config is None and not os.environ.get(CONFIG_ENV) and not Path("config.toml").is_file():
+        print(
+            f"note: no config.toml in {Path.cwd()} and ${CONFIG_ENV} is not set: using the "
+            "built-in defaults (state in ./.gongkai); give -c CONFIG to use your office's",
+            file=sys.stderr,
+        )
+    return Publisher.from_config(args.config, strict=args.strict or None, sends=sends)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    with _publisher(args) as publisher:
+    with _publisher(args, sends=True) as publisher:
         if args.paths:
             result = publisher.publish_paths(args.paths, progress=_Bar())
         else:
@@ -93,6 +102,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
             ("item", "channel", "edition", "status", "detail"),
             limit=max(60, cell_limit(args)),
         )
+    if not counts and result.problems:
+        counts = f"nothing published: {len(result.problems)} problem(s), listed on stderr"
     text += f"\n\n{counts or 'nothing to do'}"
     for note in result.notes:
         text += f"\nnote: {note}"
@@ -210,17 +221,19 @@ def _history_text(history: ItemHistory, limit: int) -> str:
 
 
 def cmd_channels(args: argparse.Namespace) -> int:
-    # Built like every other verb, so config for a channel that is not installed, or a
-    # secret whose variable is unset, is refused here too.
-    with _publisher(args) as publisher:
+    # Built like every other verb, so config for a channel that is not installed is
+    # refused here too; --check needs the secrets, a plain listing does not.
+    with _publisher(args, sends=args.check) as publisher:
         data = publisher.describe_channels()
         checks = publisher.check_channels() if args.check else {}
+        missing = publisher.missing_secrets
     keys = ["name", "plugin", "mode", "guarantee", "configured"]
     failed = False
     if args.check:
         for entry in data:
             if entry["name"] in checks:
-                entry["check"] = checks[entry["name"]] or "ok"
+                passed = "ok" if entry["has_check"] else "not checked (the channel has no check)"
+                entry["check"] = checks[entry["name"]] or passed
                 failed = failed or checks[entry["name"]] is not None
         keys.append("check")
     header = ["channel", *keys[1:]]
@@ -235,6 +248,10 @@ def cmd_channels(args: argparse.Namespace) -> int:
     ]
     if settings:
         text += "\n\nsettings of the enabled channels (secrets masked):\n" + "\n".join(settings)
+    if missing:
+        text += (
+            f"\n\nnote: not set in this shell: {', '.join(missing)}; publish and withdraw need them"
+        )
     emit(args, data, text)
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -304,7 +321,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
-    with _publisher(args) as publisher:
+    with _publisher(args, sends=True) as publisher:
         result = publisher.withdraw(args.item, args.reason)
     text = "\n".join(
         [
@@ -316,8 +333,11 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
             ),
         ]
     )
-    emit(args, result.as_dict(), text)
-    return EXIT_OK if all(o.status == "withdrawn" for o in result.outcomes) else EXIT_FAILED
+    # Judged on this item alone: a delivery of another item waiting for a retry does
+    # not make a withdrawal fail.
+    code = EXIT_OK if all(o.status == "withdrawn" for o in result.outcomes) else EXIT_FAILED
+    emit(args, {**result.as_dict(), "ok": code == EXIT_OK, "exit_code": code}, text)
+    return code
 
 
 # --- parser --------------------------------------------------------------------------------

@@ -282,14 +282,25 @@ def _is_secret_field(annotation: Any) -> bool:
 
 
 def _resolve_env_refs(
-    raw: dict[str, Any], config_cls: type[BaseModel], source: str, key: str
+    raw: dict[str, Any],
+    config_cls: type[BaseModel],
+    source: str,
+    key: str,
+    missing: list[str] | None = None,
 ) -> dict[str, Any]:
+    """Replace ``{ env = "VAR" }`` by the variable's value. An unset variable is an
+    error, unless ``missing`` collects it (verbs that send nothing): the value is then
+    a placeholder that never reaches a remote."""
     resolved: dict[str, Any] = {}
     fields = config_cls.model_fields
     for name, value in raw.items():
         path = f"{key}.{name}"
         if isinstance(value, dict) and set(value) == {"env"}:
             variable = value["env"]
+            if variable not in os.environ and missing is not None:
+                missing.append(f"{path} (${variable})")
+                resolved[name] = f"<{variable} is not set>"
+                continue
             if variable not in os.environ:
                 raise ConfigError(
                     source,
@@ -316,12 +327,15 @@ def build_channel_settings(
     settings: Settings,
     channel_classes: Mapping[str, type],
     refused: Mapping[str, str] | None = None,
+    missing_secrets: list[str] | None = None,
 ) -> dict[str, ChannelSettings]:
     """Validate every ``[channels.<name>]`` table against its channel's Config.
 
     Returns the enabled channels only. A table for a channel no plugin offers is an
     error, since a typo there would silently stop a whole channel; ``refused`` maps
     the names of channel classes the plugin manager refused to why, for the message.
+    With a ``missing_secrets`` list, secrets whose variable is unset are listed there
+    instead of raising (for verbs that only look).
     """
     enabled: dict[str, ChannelSettings] = {}
     for name, table in settings.channels.items():
@@ -348,7 +362,7 @@ def build_channel_settings(
         core = {k: v for k, v in table.items() if k in CORE_CHANNEL_KEYS}
         own = {k: v for k, v in table.items() if k not in CORE_CHANNEL_KEYS}
         config_cls = channel_classes[name].Config
-        own = _resolve_env_refs(own, config_cls, settings.source, key)
+        own = _resolve_env_refs(own, config_cls, settings.source, key, missing_secrets)
         try:
             options = config_cls.model_validate(own)
         except ValidationError as exc:

@@ -172,10 +172,30 @@ class Intake:
         good, problems = [], []
         for entry in loaded:
             ready, found = self.prepare(entry.item, entry.source, numbers)
-            problems.extend(found)
             if ready is not None:
+                found = self._ledger_problems(ready, entry.source)
+            problems.extend(found)
+            if ready is not None and not found:
                 good.append(entry)
         return good, problems
+
+    def _ledger_problems(self, item: Item, source: str) -> list[ItemProblem]:
+        """What publish would refuse because of the ledger (a withdrawn id, an older
+        edition's content), found without writing."""
+        if self.ledger is None:
+            return []
+        editions = self.ledger.editions(item.id)
+        if not editions:
+            return []
+        digest = content_hash(item)
+        same = [e.edition for e in editions if e.content_hash == digest]
+        status = "unchanged" if same else "changed"
+        if self.ledger.withdrawal(item.id) is not None:
+            status = "withdrawn-same" if same else "withdrawn"
+        elif same and same[0] < editions[-1].edition:
+            status = "stale"
+        problem = _refusal(status, same[0] if same else 0, editions[-1].edition)
+        return [ItemProblem(source, *problem, item.id)] if problem else []
 
     # --- recording --------------------------------------------------------------------------
 
@@ -246,6 +266,14 @@ class Intake:
         planned: list[tuple[str, str, str]] = []
         answers = self._recording().ingest([r for r, _, _ in records], now)
         for (record, source, item), answer in zip(records, answers, strict=True):
+            if answer.status == "withdrawn" and answer.edition:
+                # The file of a withdrawn item, unchanged, still in the folder that cron
+                # publishes: nothing to do, and no error every ten minutes.
+                result.notes.append(
+                    f"{record.item_id} ({source}) was withdrawn and is not published "
+                    "again; move the file out of the items folder"
+                )
+                continue
             problem = _refusal(answer.status, answer.edition, answer.latest_edition)
             if problem is not None:
                 result.problems.append(ItemProblem(source, *problem, record.item_id))
@@ -267,7 +295,10 @@ class Intake:
                         f"{record.item_id}: publish_at {late} is after its statutory "
                         f"deadline {record.due_on}"
                     )
-                if record.due_on and now.date() > record.due_on:
+                if record.due_on and now.astimezone(CST).date() > record.due_on:
+                    result.notes.append(
+                        f"{record.item_id}: published after its statutory deadline {record.due_on}"
+                    )
                     log.warning(
                         "published after its statutory deadline",
                         item_id=record.item_id,
@@ -310,7 +341,7 @@ def _refusal(status: str, edition: int, latest: int) -> tuple[str, str, str] | N
     if status == "withdrawn":
         return (
             "id",
-            "this item was withdrawn",
+            "this item was withdrawn, and this is new content under its id",
             "publish it under a new id if it must go out again",
         )
     return None

@@ -239,7 +239,7 @@ def _expand(paths: Iterable[str | Path]) -> Iterable[Path | None]:
             yield from sorted(
                 p
                 for p in path.rglob("*")
-                if p.suffix in ITEM_SUFFIXES
+                if p.suffix.lower() in ITEM_SUFFIXES
                 # skip hidden folders such as a state directory (.gongkai) kept beside items
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
@@ -270,7 +270,12 @@ def load_paths(
                 problems.append(problem)
                 continue
             items, found = parse_text(
-                text, source, suffix=path.suffix, base=path.parent, stem=path.stem, roots=roots
+                text,
+                source,
+                suffix=path.suffix.lower(),
+                base=path.parent,
+                stem=path.stem,
+                roots=roots,
             )
         loaded.extend(LoadedItem(item, source) for item in items)
         problems.extend(found)
@@ -281,7 +286,7 @@ def _read(path: Path) -> tuple[str, ItemProblem | None]:
     source = str(path)
     if not path.exists():
         return "", ItemProblem(source, "", "no such file", "check the path")
-    if path.suffix not in ITEM_SUFFIXES or not path.is_file():
+    if path.suffix.lower() not in ITEM_SUFFIXES or not path.is_file():
         return "", ItemProblem(source, "", "not an item file", "use a .md or .json file")
     try:
         return path.read_text(encoding="utf-8"), None

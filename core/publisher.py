@@ -17,7 +17,7 @@ from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugi
 
 from .attempt import ActiveChannel
 from .catalogue import Catalogue
-from .channel import ChannelContext, PreparedItem, Rendition
+from .channel import Channel, ChannelContext, PreparedItem, Rendition
 from .config import Settings, build_channel_settings, load_settings
 from .errors import (
     ConfigError,
@@ -82,6 +82,10 @@ class Publisher:
             for outcome in result.outcomes:
                 print(outcome.item_id, outcome.channel, outcome.status)
 
+    ``sends=False`` builds a publisher for looking only (status, validate, render): a
+    secret whose environment variable is unset is listed in ``missing_secrets``
+    instead of refusing the config, and nothing may be sent.
+
     ``clock``, ``sleep`` and ``monotonic`` (which times hung calls against
     ``delivery_timeout``) can be injected (tests, simulations); ``plugins`` registers
     extra plugin objects besides the installed ones.
@@ -97,6 +101,7 @@ class Publisher:
         plugins: Iterable[object] = (),
         strict: bool | None = None,
         load_entry_points: bool = True,
+        sends: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -112,9 +117,16 @@ class Publisher:
         )
         self.channel_classes = collect_channels(self.pm, strict=strict)
         refused = {p.channel: str(p) for p in self.pm.problems if p.channel}
+        #: Secrets whose environment variable is unset; only a Publisher built with
+        #: ``sends=False`` (status, validate, render…) gets this far with any.
+        self.missing_secrets: list[str] = []
         self.channel_settings = build_channel_settings(
-            settings, {n: i.cls for n, i in self.channel_classes.items()}, refused
+            settings,
+            {n: i.cls for n, i in self.channel_classes.items()},
+            refused,
+            None if sends else self.missing_secrets,
         )
+        self.sends = sends
         self.catalogue = Catalogue.load(settings.catalogue)
         self.calendar = WorkCalendar.from_lists(
             settings.calendar.extra_holidays, settings.calendar.extra_workdays
@@ -167,6 +179,8 @@ class Publisher:
 
     def run(self) -> Run:
         """The steps of one run, built afresh (a run owns its claims)."""
+        if not self.sends:
+            raise UsageError("this Publisher was built with sends=False; it cannot send")
         ledger = self.ledger  # a run records: create the ledger before intake looks
         return Run(
             settings=self.settings,
@@ -357,6 +371,8 @@ class Publisher:
                     "configured": configured,
                     "doc": doc.splitlines()[0] if doc else "",
                     "config": self._shown_config(name),
+                    # Whether check() tests anything (the base class's passes always).
+                    "has_check": info.cls.check is not Channel.check,
                 }
             )
         rows.extend(
@@ -368,6 +384,7 @@ class Publisher:
                 "configured": f"broken: {problem.problem}",
                 "doc": "",
                 "config": {},
+                "has_check": False,
             }
             for problem in self.pm.problems
         )

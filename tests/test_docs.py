@@ -74,6 +74,7 @@ from gongkai.plugins.manager import (
     contract_problem,
     get_plugin_manager,
 )
+from gongkai.results import RunResult
 from support.snippets import Snippet, gongkai_commands, parse_fences
 
 TESTS = Path(__file__).parent
@@ -298,6 +299,11 @@ def run_python(snippet: Snippet, request) -> None:
         code = compile("\n" * snippet.line + snippet.code, str(snippet.path), "exec")
         exec(code, namespace)
         _check_plugin(namespace, label)
+        # An example that publishes must really publish: a snippet whose item is
+        # refused (a formed_on gone stale, a wrong key) would teach the wrong thing.
+        for value in namespace.values():
+            if isinstance(value, RunResult):
+                assert not value.problems, f"{label}: {[str(p) for p in value.problems]}"
 
 
 def _run_with_pytest(snippet: Snippet, folder: Path, tmp_path: Path) -> None:

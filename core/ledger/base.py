@@ -100,6 +100,10 @@ class IngestRecord:
 
 @dataclass
 class IngestResult:
+    """What the ledger did with one record. ``withdrawn``: the id is closed; then
+    ``edition`` is the recorded edition with this very content (the file of a withdrawn
+    item, left in place), or 0 for content never recorded."""
+
     item_id: str
     status: IngestStatus
     edition: int

@@ -75,13 +75,13 @@ class RecordEditions:
             (rec.item_id,),
         ).fetchone()
         latest = state[0] if state else 0
-        if state and state[1]:
-            return IngestResult(rec.item_id, "withdrawn", latest, latest)
-        not_before = ts(rec.not_before)
         known = db.execute(
             "SELECT edition FROM items WHERE item_id = ? AND content_hash = ?",
             (rec.item_id, rec.content_hash),
         ).fetchone()
+        if state and state[1]:
+            return IngestResult(rec.item_id, "withdrawn", known[0] if known else 0, latest)
+        not_before = ts(rec.not_before)
         if known:
             edition = known[0]
             if edition < latest:
