@@ -6,6 +6,7 @@ A bad file never stops the batch: ``load_paths`` returns the good items and one
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
@@ -13,7 +14,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -49,14 +50,49 @@ class LoadedItem:
     source: str
 
 
+#: Plain words for pydantic's messages, by error type.
+_PROBLEMS = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of an item",
+}
+
+
+def _known_fields(loc: tuple[str | int, ...]) -> list[str]:
+    """The field names allowed where ``loc`` points (the item, an attachment…)."""
+    model: Any = Item
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue  # an index into a list: the model is the list's
+        found = model.model_fields.get(str(part))
+        if found is None:
+            return []
+        # tuple[Attachment, ...] or ChannelOverrides: the nested model, if any.
+        nested = [found.annotation, *get_args(found.annotation)]
+        model = next((a for a in nested if hasattr(a, "model_fields")), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
 def problems_from_validation(
     source: str, error: ValidationError, item_id: str | None = None
 ) -> list[ItemProblem]:
     problems = []
     for err in error.errors(include_url=False):
         field = ".".join(str(part) for part in err["loc"])
+        problem = _PROBLEMS.get(err["type"], err["msg"].removeprefix("Value error, "))
         fix = _FIXES.get(err["type"], "correct the value")
-        problems.append(ItemProblem(source, field, err["msg"], fix, item_id))
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(err["loc"][-1]), _known_fields(err["loc"]), 1)
+            if close:
+                fix = f"did you mean '{close[0]}'? Otherwise remove it"
+        elif field == "id" and err["type"] == "string_pattern_mismatch":
+            problem = (
+                f"'{err['input']}' is not a valid id (a Markdown file without an id takes "
+                "its file name)"
+            )
+            fix = "use lower-case letters, digits, '.', '_' and '-', e.g. jt-2026-land-0101"
+        problems.append(ItemProblem(source, field, problem, fix, item_id))
     return problems
 
 
@@ -181,11 +217,13 @@ def parse_item_data(
     _clean_body(data, source)
     problems = _resolve_attachments(data, base or Path.cwd(), source, roots)
     if problems:
-        return None, problems
+        # Check the rest too, so that one round of fixes is enough.
+        data = {k: v for k, v in data.items() if k != "attachments"}
     try:
-        return Item.model_validate(data), []
+        item = Item.model_validate(data)
     except ValidationError as exc:
-        return None, problems_from_validation(source, exc, data.get("id"))
+        return None, problems + problems_from_validation(source, exc, data.get("id"))
+    return (None, problems) if problems else (item, [])
 
 
 def parse_text(

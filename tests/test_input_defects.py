@@ -309,3 +309,27 @@ def test_common_options_go_before_or_after_the_verb(argv):
 
     args = build_parser().parse_args(argv)
     assert (args.config, args.wide, args.verbose, args.command) == ("x.toml", True, False, "status")
+
+
+def test_one_round_of_fixes_is_enough_and_typos_get_a_suggestion(tmp_path):
+    path = tmp_path / "jt-typos.md"
+    path.write_text(
+        '+++\ncatalog = "housing.policy"\ntitle = "公告"\npublisher = "金堂县房产管理局"\n'
+        'fromed_on = 2026-11-20\nchannels = { ad = ["wechat"] }\n'
+        '[[attachments]]\ntitle = "名单"\npath = "missing.csv"\n+++\n正文\n',
+        encoding="utf-8",
+    )
+    _, problems = load_paths([path])
+    found = {p.field: p for p in problems}
+    # The missing attachment no longer hides the other mistakes.
+    assert set(found) == {"attachments.0.path", "formed_on", "fromed_on", "channels.ad"}
+    assert found["formed_on"].problem == "is required"
+    assert "did you mean 'formed_on'" in found["fromed_on"].fix
+    assert "did you mean 'add'" in found["channels.ad"].fix
+
+
+def test_an_id_taken_from_a_chinese_file_name_says_where_it_came_from(tmp_path):
+    path = tmp_path / "征地听证告知.md"
+    path.write_text(GOOD.format(extra="", body=""), encoding="utf-8")
+    _, [problem] = load_paths([path])
+    assert problem.field == "id" and "takes its file name" in problem.problem
