@@ -188,13 +188,14 @@ class Intake:
         if not editions:
             return []
         digest = content_hash(item)
-        same = [e.edition for e in editions if e.content_hash == digest]
-        status = "unchanged" if same else "changed"
+        edition = next((e.edition for e in editions if e.content_hash == digest), 0)
+        latest = editions[-1].edition
         if self.ledger.withdrawal(item.id) is not None:
-            status = "withdrawn-same" if same else "withdrawn"
-        elif same and same[0] < editions[-1].edition:
-            status = "stale"
-        problem = _refusal(status, same[0] if same else 0, editions[-1].edition)
+            # The unchanged file of a withdrawn item is skipped with a note, not refused.
+            status = "withdrawn" if edition == 0 else "unchanged"
+        else:
+            status = "stale" if 0 < edition < latest else "unchanged"
+        problem = _refusal(status, edition, latest)
         return [ItemProblem(source, *problem, item.id)] if problem else []
 
     # --- recording --------------------------------------------------------------------------
