@@ -77,6 +77,15 @@ def _publisher(args: argparse.Namespace, *, sends: bool = False) -> Publisher:
     return Publisher.from_config(args.config, strict=args.strict or None, sends=sends)
 
 
+def _item_id(publisher: Publisher, args: argparse.Namespace) -> None:
+    """Let ITEM be an item file as well as an id: operators have the file at hand."""
+    if args.item and Path(args.item).is_file():
+        loaded, problems = publisher.load([args.item])
+        if not loaded:
+            raise ItemRejected(problems)
+        args.item = loaded[0].item.id
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     with _publisher(args, sends=True) as publisher:
         if args.paths:
@@ -149,6 +158,7 @@ def _row_data(r: DeliveryRow, now: datetime) -> dict[str, Any]:
 
 def cmd_status(args: argparse.Namespace) -> int:
     with _publisher(args) as publisher:
+        _item_id(publisher, args)
         rows = publisher.status(args.item)
         if args.item and not rows:
             raise UnknownItem(f"the ledger has no item '{args.item}'; check the id")
@@ -299,6 +309,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     with _publisher(args) as publisher:
+        _item_id(publisher, args)
         if args.item and not publisher.status(args.item):
             raise UnknownItem(
                 f"the ledger has no item '{args.item}'; check the id (gongkai status)"
@@ -322,6 +333,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
     with _publisher(args, sends=True) as publisher:
+        _item_id(publisher, args)
         result = publisher.withdraw(args.item, args.reason)
     text = "\n".join(
         [
@@ -391,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("publish", cmd_publish, "take in items, deliver what is due, then exit")
     p.add_argument("paths", nargs="*", help="item files or folders (.md, .json; - for stdin)")
     p = verb("status", cmd_status, "show deliveries from the ledger")
-    p.add_argument("item", nargs="?", help="one item id")
+    p.add_argument("item", nargs="?", help="one item: its id, or its file")
     p = verb("channels", cmd_channels, "list installed channels and whether each is configured")
     p.add_argument(
         "--check",
@@ -399,20 +411,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="run each enabled channel's check() (config and credentials); exit 1 if one fails",
     )
     p = verb("validate", cmd_validate, "check item files without publishing")
-    p.add_argument("paths", nargs="+")
+    p.add_argument("paths", nargs="+", help="item files or folders (.md, .json)")
     p = verb("render", cmd_render, "preview what a channel would send, without sending")
     p.add_argument("item", help="an item file, or an item id in the ledger")
-    p.add_argument("--channel", required=True)
+    p.add_argument("--channel", required=True, help="an enabled channel (gongkai channels)")
     p = verb("retry", cmd_retry, "re-queue failed deliveries for the next publish")
-    p.add_argument("item", nargs="?")
-    p.add_argument("--channel")
+    p.add_argument("item", nargs="?", help="one item: its id, or its file")
+    p.add_argument("--channel", help="only this channel's deliveries")
     p.add_argument(
         "--unknown",
         action="store_true",
         help="also re-queue deliveries with an unknown outcome (check the remote first)",
     )
     p = verb("withdraw", cmd_withdraw, "take an item down from every channel")
-    p.add_argument("item")
+    p.add_argument("item", help="the item: its id, or its file")
     p.add_argument("--reason", required=True, help="why it is withdrawn (recorded in the ledger)")
     p = verb(
         "init", cmd_init, "start a working folder: a commented config.toml and an example item"

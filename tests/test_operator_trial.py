@@ -115,3 +115,13 @@ def test_a_late_publication_is_a_note_and_a_refused_batch_says_nothing_was_publi
     config = write_config(tmp_path)
     assert main(["publish", str(bad), "-c", str(config)]) == 2
     assert "nothing published: 5 problem(s), listed on stderr" in capsys.readouterr().out
+
+
+def test_an_item_file_names_its_item_in_status_and_withdraw(tmp_path):
+    config = write_config(tmp_path)
+    item = str(EXAMPLES / "06-housing-policy.md")
+    run("publish", item, config=config)
+    shown = run("status", item, config=config)
+    assert shown.returncode == 0 and "jt-2026-housing-0302" in shown.stdout
+    gone = run("withdraw", item, "--reason", "政策调整", config=config)
+    assert gone.returncode == 0 and "withdrawn" in gone.stdout
