@@ -299,7 +299,15 @@ def cmd_render(args: argparse.Namespace) -> int:
                 print(problems_text(problems), file=sys.stderr)
                 return EXIT_USAGE
             target = loaded[0].item
-        rendition = publisher.render(target, args.channel)
+        channel = args.channel
+        if channel is None:
+            enabled = sorted(publisher.channel_settings)
+            if len(enabled) != 1:
+                raise UsageError(
+                    f"say which channel with --channel ({', '.join(enabled) or 'none enabled'})"
+                )
+            channel = enabled[0]  # the only one: no need to name it
+        rendition = publisher.render(target, channel)
     if args.json:
         emit(args, rendition.model_dump(), "")
     else:
@@ -414,7 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="item files or folders (.md, .json)")
     p = verb("render", cmd_render, "preview what a channel would send, without sending")
     p.add_argument("item", help="an item file, or an item id in the ledger")
-    p.add_argument("--channel", required=True, help="an enabled channel (gongkai channels)")
+    p.add_argument(
+        "--channel", help="an enabled channel (gongkai channels); optional if only one is"
+    )
     p = verb("retry", cmd_retry, "re-queue failed deliveries for the next publish")
     p.add_argument("item", nargs="?", help="one item: its id, or its file")
     p.add_argument("--channel", help="only this channel's deliveries")

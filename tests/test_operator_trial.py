@@ -125,3 +125,12 @@ def test_an_item_file_names_its_item_in_status_and_withdraw(tmp_path):
     assert shown.returncode == 0 and "jt-2026-housing-0302" in shown.stdout
     gone = run("withdraw", item, "--reason", "政策调整", config=config)
     assert gone.returncode == 0 and "withdrawn" in gone.stdout
+
+
+def test_render_needs_no_channel_when_only_one_is_enabled(tmp_path):
+    item = str(EXAMPLES / "06-housing-policy.md")
+    alone = run("render", item, config=write_config(tmp_path))
+    assert alone.returncode == 0 and '"content_hash"' in alone.stdout
+    two = write_config(tmp_path, HOOK)
+    asked = run("render", item, config=two)
+    assert asked.returncode == 2 and "--channel (archive, webhook)" in asked.stderr
