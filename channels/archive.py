@@ -16,6 +16,7 @@ crash writes into the same directory (guarantee ``upsert``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -71,14 +72,18 @@ class ArchiveChannel(Channel):
         try:
             for attachment in item.attachments:
                 target = record / "attachments" / attachment.filename
-                if not target.exists() or sha256_file(target) != attachment.sha256:
-                    data = attachment.path.read_bytes()
-                    write_atomic(target, data)
-                if sha256_file(target) != attachment.sha256:
+                if target.exists() and sha256_file(target) == attachment.sha256:
+                    continue  # an interrupted attempt already wrote it
+                # Checked in memory before anything is written: a file swapped since
+                # the item was read (a symlink pointed elsewhere) never reaches the
+                # archive, not even for a moment.
+                data = attachment.path.read_bytes()
+                if hashlib.sha256(data).hexdigest() != attachment.sha256:
                     raise PermanentError(
                         f"attachment {attachment.filename} changed after the item was read; "
                         "publish the item again"
                     )
+                write_atomic(target, data)
             meta = {
                 "archived_at": self.resumed().get("archived_at"),
                 "content_hash": item.content_hash,

@@ -24,7 +24,7 @@ from .channel import (
     unbind_progress,
 )
 from .config import ChannelSettings
-from .errors import OutcomeUnknown, PermanentError
+from .errors import LedgerWriteError, OutcomeUnknown, PermanentError
 from .intake import Intake
 from .lease import lease_until
 from .ledger import Action, DeliveryRow, Event, Ledger, State, Step
@@ -152,7 +152,12 @@ class ActionPath:
             self._holding[key] = claimed
         try:
             return self._attempt(claimed, active, pause)
-        except Exception as exc:  # noqa: BLE001 - gongkai or the ledger itself failed
+        except LedgerWriteError:
+            # The ledger cannot record: writing FAILED would fail too, or worse, record
+            # a failure over a send that happened. The claim stays in flight, its lease
+            # lapses to unknown, and the next run settles it; the scheduler halts.
+            raise
+        except Exception as exc:  # noqa: BLE001 - gongkai itself failed
             return self._internal_error(claimed, exc)
         finally:
             with self._finishes_lock:

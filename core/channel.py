@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import ChannelContractError
+from .errors import ChannelContractError, StateError
 from .item import Item
 
 if TYPE_CHECKING:
@@ -43,9 +43,17 @@ class PreparedItem(Item):
         """An edition as the ledger stored it. Input rules added since it was recorded
         (such as refusing control characters) are not applied again: what was
         published must stay readable, to deliver, update and withdraw it."""
-        return cls.model_validate(
-            {**payload, "edition": edition, "content_hash": digest}, context={"stored": True}
-        )
+        try:
+            return cls.model_validate(
+                {**payload, "edition": edition, "content_hash": digest}, context={"stored": True}
+            )
+        except ValidationError as exc:
+            item_id = payload.get("id", "?") if isinstance(payload, dict) else "?"
+            raise StateError(
+                f"the ledger's edition {edition} of item '{item_id}' cannot be read by this "
+                f"version of gongkai ({exc.error_count()} problem(s), first: "
+                f"{exc.errors()[0]['msg']}); upgrade gongkai, or report it with the item id"
+            ) from exc
 
     @property
     def short_hash(self) -> str:

@@ -162,8 +162,7 @@ _SECTIONS = {"gongkai", "org_codes", "calendar", "privacy", "plugins", "channels
 
 #: What to tell an operator, by pydantic error type.
 _FIXES = {
-    "string_pattern_mismatch": "write the organisation's 统一社会信用代码: 18 digits or "
-    "capital letters, no spaces",
+    "string_pattern_mismatch": "write it in the form the pattern above shows",
     "bool_type": "write true or false",
     "bool_parsing": "write true or false",
     "date_type": "write dates as YYYY-MM-DD",
@@ -178,7 +177,11 @@ def _error_from_validation(source: str, prefix: str, exc: ValidationError) -> Co
     if err["type"] == "extra_forbidden":
         return ConfigError(source, key, "unknown key", "remove it or check its spelling")
     problem = err["msg"].removeprefix("Value error, ")
-    return ConfigError(source, key, problem, _FIXES.get(err["type"], "correct the value"))
+    if key == "gongkai.org_code" or key.startswith("org_codes."):
+        fix = "write the organisation's 统一社会信用代码: 18 digits or capital letters, no spaces"
+    else:
+        fix = _FIXES.get(err["type"], "correct the value")
+    return ConfigError(source, key, problem, fix)
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -192,7 +195,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     file = Path(path)
     source = str(file)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        # utf-8-sig: Notepad on older Windows saves UTF-8 with a BOM.
+        data = tomllib.loads(file.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(
             source, "", "file not found", f"create it (gongkai init) or set {CONFIG_ENV}"
@@ -297,7 +301,10 @@ def _resolve_env_refs(
         path = f"{key}.{name}"
         if isinstance(value, dict) and set(value) == {"env"}:
             variable = value["env"]
-            if variable not in os.environ and missing is not None:
+            secret = name in fields and _is_secret_field(fields[name].annotation)
+            # Only a secret gets a placeholder: it is masked wherever it is shown, and a
+            # placeholder URL or number would fail validation with a puzzling message.
+            if variable not in os.environ and missing is not None and secret:
                 missing.append(f"{path} (${variable})")
                 resolved[name] = f"<{variable} is not set>"
                 continue

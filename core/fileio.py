@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
+
+_UMASK_LOCK = threading.Lock()
 
 
 def _umask() -> int:
-    # The only portable way to read the umask is to set it; put it straight back.
-    mask = os.umask(0)
-    os.umask(mask)
+    # Linux shows the umask in /proc without changing it. Elsewhere the only way to
+    # read it is to set it and put it straight back; the lock keeps two of gongkai's
+    # writers from interleaving that and leaving the umask at 0.
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0)
+        os.umask(mask)
     return mask
 
 

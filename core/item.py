@@ -49,10 +49,15 @@ AUDIENCE_LABELS = {"public": "全社会", "specific-group": "特定群体"}
 #: Characters that never belong in published text. C0/C1 controls and DEL can break
 #: a terminal, a CSV export or a printer; bidi overrides and isolates can make a name
 #: or a number read differently from what is stored (the "Trojan Source" trick).
+#: Invisible format characters (soft hyphen, zero-width space and joiners, word
+#: joiner, a stray BOM) make two titles that look the same compare different and hide
+#: text from a search. The line and paragraph separators U+2028/U+2029 end a line in
+#: some readers and not in others, so a one-line field refuses them.
 #: Tab, newline and carriage return are allowed in the body only.
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_CONTROLS_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
-_CONTROLS_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
+_INVISIBLE = "\u00ad\u200b-\u200d\u2060\ufeff"
+_CONTROLS_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}\u2028\u2029]")
+_CONTROLS_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}]")
 #: A whole ANSI escape sequence (colour codes pasted from a terminal), so that stripping
 #: it does not leave "[31m" behind.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
@@ -110,6 +115,14 @@ class Attachment(_Frozen):
     title: NonEmpty
     path: Path
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @field_validator("path")
+    @classmethod
+    def _published_name(cls, value: Path, info: ValidationInfo) -> Path:
+        # The file name is published with the item, so it obeys the one-line rules.
+        if not _stored(info):
+            _refuse(_CONTROLS_LINE, value.name)
+        return value
 
     @property
     def filename(self) -> str:
@@ -171,7 +184,7 @@ class Item(_Frozen):
     def _interpretation_names_release(
         cls, value: tuple[str, ...], info: ValidationInfo
     ) -> tuple[str, ...]:
-        if info.data.get("kind") == "interpretation" and not value:
+        if info.data.get("kind") == "interpretation" and not value and not _stored(info):
             raise PydanticCustomError(
                 "interpretation_without_release",
                 "an interpretation (解读) must name the release it explains",
@@ -180,9 +193,13 @@ class Item(_Frozen):
 
     @field_validator("attachments")
     @classmethod
-    def _unique_file_names(cls, value: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+    def _unique_file_names(
+        cls, value: tuple[Attachment, ...], info: ValidationInfo
+    ) -> tuple[Attachment, ...]:
         # Channels and the archive store attachments by file name: two with one name
         # would overwrite each other while the record lists both hashes.
+        if _stored(info):
+            return value
         seen: set[str] = set()
         for attachment in value:
             if attachment.filename in seen:

@@ -404,6 +404,9 @@ class Publisher:
         """Run every enabled channel's ``check()``: None where it passed, else what
         failed. ``publish`` runs the same check once per channel before its first
         action, and pauses a channel that fails it."""
+        if not self.sends:
+            # A check talks to the remote, and its secrets may be placeholders here.
+            raise UsageError("this Publisher was built with sends=False; it cannot check")
         found: dict[str, str | None] = {}
         for name, active in self.channels.items():
             try:

@@ -209,9 +209,10 @@ class Run:
         # not act on, and successes with a newer edition in the ledger.
         suspect = {p for p, o in done.items() if latest.get(p[0], 0) > (o.edition or 0)}
         if self.halted is not None:
-            # A success may not have been committed before the ledger failed: report
-            # what the ledger holds, not what the channel answered.
-            suspect = set(done)
+            # An outcome may not have been committed before the ledger failed, or the
+            # action may have stopped after its send: report what the ledger holds,
+            # not what the channel answered.
+            suspect = set(acted)
         wanted = (set(plans) - set(acted)) | suspect
         ids = sorted({item_id for item_id, _ in wanted})
         rows = {(r.item_id, r.channel): r for r in self.ledger.rows(item_ids=ids)} if ids else {}

@@ -174,16 +174,23 @@ class Scheduler:
                     # this thread's place in the count, and the run may be over: leave
                     # without touching anything, follow-ups included.
                     return
-            if attempted.follow_up:
-                self.follow_up(row)
-            with self.lock:
-                self.running[row.channel] -= 1
-                if attempted.outcome is not None:
-                    self.outcomes[(row.item_id, row.channel)] = attempted.outcome
-                self.done += 1
-                done, size = self.done, self.size
-                # A slot under this channel's cap is free: one waiting worker may use it.
-                self.work_ready.notify()
+            try:
+                if attempted.follow_up:
+                    self.follow_up(row)
+            except LedgerWriteError as exc:
+                # Queuing the follow-up reads and claims in the ledger. The row itself
+                # stays queued there for the next run.
+                self.halt(exc)
+            finally:
+                # Always, or finish() would wait for a worker that is gone.
+                with self.lock:
+                    self.running[row.channel] -= 1
+                    if attempted.outcome is not None:
+                        self.outcomes[(row.item_id, row.channel)] = attempted.outcome
+                    self.done += 1
+                    done, size = self.done, self.size
+                    # A slot under this channel's cap is free: a waiting worker may use it.
+                    self.work_ready.notify()
             self.progress(done, size)
 
     def _spawn(self) -> None:

@@ -86,6 +86,9 @@ def test_attachments_with_the_same_file_name_are_refused(tmp_path):
         ("contact", 'contact = "028-8493\\u00005050"'),
         ("keywords.0", 'keywords = ["公租房\\u2066"]'),
         ("area", 'area = "赵镇\\u0085街道"'),
+        ("title", 'title = "公共租赁\\u200b住房申请指南"'),
+        ("title", 'title = "公共租赁住房\\u2028申请指南"'),
+        ("publisher", 'publisher = "金堂县\\ufeff房产管理局"'),
     ],
 )
 def test_control_characters_in_metadata_are_refused(tmp_path, field, line):
@@ -333,3 +336,136 @@ def test_an_id_taken_from_a_chinese_file_name_says_where_it_came_from(tmp_path):
     path.write_text(GOOD.format(extra="", body=""), encoding="utf-8")
     _, [problem] = load_paths([path])
     assert problem.field == "id" and "takes its file name" in problem.problem
+
+
+def test_a_ledger_failure_after_a_send_never_records_it_as_failed_or_resends_it(
+    make_publisher, item_factory, monkeypatch, script, clock
+):
+    """The send went out; recording it did not. Writing FAILED instead would let an
+    operator's retry send it twice: the claim stays in flight and lapses to unknown."""
+    from gongkai.errors import LedgerWriteError
+    from gongkai.ledger.sqlite_work import ClaimWork
+
+    publisher = make_publisher()
+    real_finish = ClaimWork.finish_many
+
+    def full(self, entries):
+        raise LedgerWriteError("ledger.sqlite3: cannot write the ledger (database or disk is full)")
+
+    monkeypatch.setattr(ClaimWork, "finish_many", full)
+    result = publisher.publish(item_factory(id="jt-sent"))
+    assert result.halted and "disk is full" in result.halted
+    assert result.outcome("jt-sent", "recorder").status not in ("delivered", "failed")
+    [row] = publisher.ledger.rows(item_ids=["jt-sent"])
+    assert row.state == "in-flight"  # nothing claims it was or was not sent
+    monkeypatch.setattr(ClaimWork, "finish_many", real_finish)
+    clock.advance(seconds=publisher.settings.lease_seconds + 1)
+    again = publisher.publish(item_factory(id="jt-sent"))
+    assert again.outcome("jt-sent", "recorder").status == "unknown"
+    assert [sent[0] for sent in script.sent] == ["jt-sent"]  # sent once, never again
+
+
+def test_a_ledger_failure_while_queuing_a_follow_up_halts_and_the_run_ends(
+    make_publisher, item_factory, monkeypatch
+):
+    from gongkai.errors import LedgerWriteError
+    from gongkai.scheduler import Attempted, Scheduler, Task
+
+    def work(task, pause):
+        return Attempted(None, follow_up=True)
+
+    def follow_up(row):
+        raise LedgerWriteError("ledger.sqlite3: cannot write the ledger (disk I/O error)")
+
+    scheduler = Scheduler(
+        concurrency=2,
+        caps={"recorder": 2},
+        timeouts={"recorder": 60.0},
+        work=work,
+        abandon=lambda task, timeout: None,
+        follow_up=follow_up,
+        monotonic=lambda: 0.0,
+    )
+    scheduler.start()
+    publisher = make_publisher()
+    publisher.publish(item_factory(id="jt-row"))
+    [row] = publisher.ledger.rows(item_ids=["jt-row"])
+    scheduler.add([Task(row)])
+    outcomes, leftover = scheduler.finish()  # returns: the worker did not die holding a slot
+    assert scheduler.halted is not None and "disk I/O error" in str(scheduler.halted)
+    assert outcomes == [] and leftover == []
+
+
+def test_a_stored_edition_is_read_back_even_where_todays_input_rules_refuse_it(item_factory):
+    from gongkai.errors import StateError
+
+    payload = item_factory(id="jt-old", title="旧公告").model_dump(mode="json")
+    payload["kind"] = "interpretation"  # recorded before interpretations had to name one
+    payload["attachments"] = [
+        {"title": "名单", "path": "/a/名单.csv", "sha256": "0" * 64},
+        {"title": "名单二", "path": "/b/名单.csv", "sha256": "1" * 64},
+    ]
+    stored = PreparedItem.from_stored(payload, 1, "f" * 64)
+    assert [a.filename for a in stored.attachments] == ["名单.csv", "名单.csv"]
+    with pytest.raises(StateError, match="edition 1 of item 'jt-old'.*upgrade gongkai"):
+        PreparedItem.from_stored({**payload, "title": None}, 1, "f" * 64)
+
+
+def test_an_attachment_swapped_after_loading_never_reaches_the_archive(make_publisher, tmp_path):
+    items = tmp_path / "items"
+    items.mkdir()
+    (items / "名单.csv").write_text("户主,金额\n张*,1200\n", encoding="utf-8")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0", encoding="utf-8")
+    path = item_file(items, extra=attachment("名单.csv"))
+    publisher = make_publisher(plugins=[], channels={"archive": {"every_item": True}})
+    loaded, problems = publisher.load([path])
+    assert problems == []
+    os.unlink(items / "名单.csv")
+    os.symlink(secret, items / "名单.csv")  # swapped between reading and sending
+    result = publisher.publish(loaded)
+    outcome = result.outcome("jt-guide", "archive")
+    assert outcome.status == "failed" and "changed after the item was read" in outcome.detail
+    archived = list((tmp_path / "state" / "archive").rglob("名单.csv"))
+    assert archived == []
+
+
+def test_an_attachment_file_name_with_a_control_character_is_refused(tmp_path):
+    items = tmp_path / "items"
+    items.mkdir()
+    (items / "名单\u202e.csv").write_text("户主\n", encoding="utf-8")
+    path = item_file(items, extra=attachment("名单\u202e.csv"))
+    loaded, [problem] = load_paths([path])
+    assert loaded == [] and problem.field == "attachments.0.path"
+    assert "U+202E" in problem.problem
+
+
+def test_a_read_only_verb_opens_a_ledger_that_another_run_is_writing(tmp_path):
+    import sqlite3
+
+    from gongkai.ledger import SQLiteLedger
+
+    path = tmp_path / "ledger.sqlite3"
+    SQLiteLedger(path).close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a publish in the middle of a transaction
+    try:
+        ledger = SQLiteLedger(path, busy_timeout=0.2)
+        assert ledger.rows() == []
+        ledger.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_the_org_code_advice_is_given_for_org_codes_only(tmp_path):
+    from gongkai.config import settings_from_dict
+    from gongkai.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        settings_from_dict(
+            {"gongkai": {"org_code": "11510121009087532X"}, "org_codes": {"金堂县民政局": "x y"}},
+            source="c.toml",
+            base_dir=tmp_path,
+        )
+    assert "统一社会信用代码" in info.value.fix

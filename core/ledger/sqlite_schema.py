@@ -13,7 +13,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -210,7 +210,10 @@ class SQLiteConnection:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
             db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            if version < len(MIGRATIONS):
+                # Only then: a write lock would make every read-only verb wait behind
+                # a running publish.
+                self._migrate()
         except (sqlite3.Error, LedgerWriteError) as exc:
             db.close()
             cause = exc.__cause__ if isinstance(exc, LedgerWriteError) else exc
@@ -269,6 +272,15 @@ class SQLiteConnection:
                 # A full disk, a file made read-only or a lock held past the busy
                 # timeout: the transaction is rolled back, so what was recorded stays
                 # consistent, but this run cannot go on recording.
+                if self._db.in_transaction:  # a failed COMMIT leaves it open
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                if "locked" in str(exc):
+                    raise LedgerWriteError(
+                        f"{self.path}: the ledger stayed locked by another process for "
+                        f"{self._busy_timeout:g} s ({exc}); wait for the other gongkai run "
+                        "to end, then run this one again"
+                    ) from exc
                 raise LedgerWriteError(
                     f"{self.path}: cannot write the ledger ({exc}); free disk space or fix "
                     "the file's permissions, then run `gongkai publish` again: anything "
