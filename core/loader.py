@@ -129,7 +129,7 @@ def _inside(path: Path, roots: Sequence[Path]) -> bool:
 
 
 def _resolve_attachments(
-    data: dict[str, Any], base: Path, source: str, roots: Sequence[Path]
+    data: dict[str, Any], base: Path | None, source: str, roots: Sequence[Path]
 ) -> list[ItemProblem]:
     """Make attachment paths absolute and fill in or check their sha256.
 
@@ -141,13 +141,24 @@ def _resolve_attachments(
     attachments = data.get("attachments")
     if not isinstance(attachments, list):
         return problems
-    allowed = [base.resolve(), *roots]
+    allowed = [base.resolve(), *roots] if base is not None else list(roots)
     names: dict[str, int] = {}
     for index, att in enumerate(attachments):
         if not isinstance(att, dict) or not isinstance(att.get("path"), str):
             continue
         field = f"attachments.{index}.path"
-        path = (base / att["path"]).resolve()
+        if not allowed:
+            problems.append(
+                ItemProblem(
+                    source,
+                    field,
+                    "an item read from stdin has no folder of its own to attach files from",
+                    "set [gongkai] attachments_root in config.toml to the folder that holds "
+                    "the attachments; paths are then relative to it",
+                )
+            )
+            continue
+        path = (allowed[0] / att["path"]).resolve()
         if not _inside(path, allowed):
             where = " or ".join(str(r) for r in allowed)
             problems.append(
@@ -213,9 +224,10 @@ def parse_item_data(
     data: dict[str, Any], source: str, base: Path | None = None, roots: Sequence[Path] = ()
 ) -> tuple[Item | None, list[ItemProblem]]:
     """An Item from one file's fields; attachment paths are resolved against ``base``
-    (the file's folder) and must stay inside it or ``roots``."""
+    (the file's folder) and must stay inside it or ``roots``. Without a ``base``
+    (stdin) they resolve against the first root, and with no root none is allowed."""
     _clean_body(data, source)
-    problems = _resolve_attachments(data, base or Path.cwd(), source, roots)
+    problems = _resolve_attachments(data, base, source, roots)
     if problems:
         # Check the rest too, so that one round of fixes is enough.
         data = {k: v for k, v in data.items() if k != "attachments"}
@@ -231,7 +243,7 @@ def parse_text(
     source: str,
     *,
     suffix: str,
-    base: Path,
+    base: Path | None,
     stem: str | None = None,
     roots: Sequence[Path] = (),
 ) -> tuple[list[Item], list[ItemProblem]]:
@@ -297,8 +309,10 @@ def load_paths(
     problems: list[ItemProblem] = []
     for path in _expand(paths):
         if path is None:
+            # Stdin may come from another system (a web form, an OA export): it
+            # attaches only from the configured root, never from wherever cron runs.
             items, found = parse_text(
-                sys.stdin.read(), "<stdin>", suffix=".json", base=Path.cwd(), roots=roots
+                sys.stdin.read(), "<stdin>", suffix=".json", base=None, roots=roots
             )
             source = "<stdin>"
         else:

@@ -469,3 +469,34 @@ def test_the_org_code_advice_is_given_for_org_codes_only(tmp_path):
             base_dir=tmp_path,
         )
     assert "统一社会信用代码" in info.value.fix
+
+
+def test_an_item_on_stdin_attaches_only_from_the_attachments_root(tmp_path, monkeypatch):
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "secret.txt").write_text("root:x:0:0", encoding="utf-8")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "名单.csv").write_text("户主,金额\n", encoding="utf-8")
+    item = {
+        "id": "jt-stdin",
+        "catalog": "housing.policy",
+        "title": "公共租赁住房申请指南",
+        "publisher": "金堂县房产管理局",
+        "formed_on": "2026-11-20",
+        "body": "申请条件如下。",
+    }
+
+    def load(path, root=None):
+        data = {**item, "attachments": [{"title": "附件", "path": path}]}
+        monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(data, ensure_ascii=False)))
+        return load_paths(["-"], attachments_root=root)
+
+    loaded, [problem] = load("secret.txt")  # relative to wherever cron runs: refused
+    assert loaded == [] and problem.field == "attachments.0.path"
+    assert "attachments_root" in problem.fix
+    [good], problems = load("名单.csv", shared)
+    assert problems == [] and good.item.attachments[0].path == shared / "名单.csv"
+    _, [outside] = load("../secret.txt", shared)
+    assert "outside" in outside.problem
