@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugin_manager
 
@@ -398,7 +399,7 @@ class Publisher:
             return {}
         core = chs.model_dump(mode="json", exclude={"name", "options", "enabled"})
         own = chs.options.model_dump(mode="json") if chs.options is not None else {}
-        return scrub_data({**own, **core})
+        return scrub_data(_hide_credentials({**own, **core}))
 
     def check_channels(self) -> dict[str, str | None]:
         """Run every enabled channel's ``check()``: None where it passed, else what
@@ -433,3 +434,32 @@ class Publisher:
             if self.ledger.requeue(row.item_id, row.channel, (row.state,), self.clock(), note):
                 queued.append(row)
         return queued
+
+
+#: Header names whose values are never credentials; any other header may carry one.
+_PLAIN_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent"})
+
+
+def _hide_credentials(value: Any, key: str = "") -> Any:
+    """Credentials a plugin keeps in plain fields, hidden for display: a password in
+    a URL, query values of a URL, and header values (``X-Api-Key``) other than a few
+    harmless ones. Declaring them SecretStr is better; this is the safety net."""
+    if isinstance(value, dict):
+        headers = "header" in key.lower()
+        return {
+            k: "**********"
+            if headers and isinstance(v, str) and k.lower() not in _PLAIN_HEADERS
+            else _hide_credentials(v, str(k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_hide_credentials(v, key) for v in value]
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = "**********@" + netloc.rpartition("@")[2]
+        query = "&".join(f"{k}=***" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+        if netloc != parts.netloc or query != parts.query:
+            return urlunsplit(parts._replace(netloc=netloc, query=query))
+    return value

@@ -500,3 +500,20 @@ def test_an_item_on_stdin_attaches_only_from_the_attachments_root(tmp_path, monk
     assert problems == [] and good.item.attachments[0].path == shared / "名单.csv"
     _, [outside] = load("../secret.txt", shared)
     assert "outside" in outside.problem
+
+
+def test_channels_hides_credentials_kept_in_plain_fields(make_publisher):
+    publisher = make_publisher(
+        plugins=[],
+        channels={
+            "webhook": {
+                "url": "https://bot:hunter2@hooks.example.test/notify?key=abc123&site=jt",
+                "headers": {"X-Api-Key": "k-998877", "Content-Type": "application/json"},
+            }
+        },
+    )
+    [entry] = [d for d in publisher.describe_channels() if d["name"] == "webhook"]
+    shown = json.dumps(entry["config"])
+    for secret in ("hunter2", "abc123", "k-998877"):
+        assert secret not in shown
+    assert "hooks.example.test/notify" in shown and "application/json" in shown
