@@ -89,7 +89,7 @@ def _item_id(publisher: Publisher, args: argparse.Namespace) -> None:
 def cmd_publish(args: argparse.Namespace) -> int:
     with _publisher(args, sends=True) as publisher:
         if args.paths:
-            result = publisher.publish_paths(args.paths, progress=_Bar())
+            result = publisher.publish_paths(args.paths, progress=_Bar(), reread=args.reread)
         else:
             result = publisher.publish(progress=_Bar())
     rows = [
@@ -113,6 +113,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
         )
     if not counts and result.problems:
         counts = f"nothing published: {len(result.problems)} problem(s), listed on stderr"
+    if result.files_skipped:
+        skipped = f"{result.files_skipped} file(s) unchanged since they were taken in, not read"
+        counts = f"{counts}; {skipped}" if counts else skipped
     text += f"\n\n{counts or 'nothing to do'}"
     for note in result.notes:
         text += f"\nnote: {note}"
@@ -410,6 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("publish", cmd_publish, "take in items, deliver what is due, then exit")
     p.add_argument("paths", nargs="*", help="item files or folders (.md, .json; - for stdin)")
+    p.add_argument(
+        "--reread",
+        action="store_true",
+        help="read every file, also those unchanged since their items were taken in",
+    )
     p = verb("status", cmd_status, "show deliveries from the ledger")
     p.add_argument("item", nargs="?", help="one item: its id, or its file")
     p = verb("channels", cmd_channels, "list installed channels and whether each is configured")

@@ -11,7 +11,7 @@ import json
 import re
 import sys
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -279,7 +279,9 @@ def parse_text(
     return ([item] if item else []), problems
 
 
-def _expand(paths: Iterable[str | Path]) -> Iterable[Path | None]:
+def expand(paths: Iterable[str | Path]) -> Iterable[Path | None]:
+    """The item files named by ``paths``: files as given, folders searched (hidden
+    folders skipped), ``-`` as None for stdin."""
     for raw in paths:
         if str(raw) == "-":
             yield None
@@ -298,16 +300,22 @@ def _expand(paths: Iterable[str | Path]) -> Iterable[Path | None]:
 
 
 def load_paths(
-    paths: Iterable[str | Path], *, attachments_root: Path | None = None
+    paths: Iterable[str | Path],
+    *,
+    attachments_root: Path | None = None,
+    read: Callable[[Path], bytes] = Path.read_bytes,
+    expanded: bool = False,
 ) -> tuple[list[LoadedItem], list[ItemProblem]]:
     """Load every item under ``paths`` (files, directories, or ``-`` for JSON on stdin).
 
     Attachments must lie in their item file's folder or under ``attachments_root``.
-    Items that share an id are all refused: which one the author meant is a guess."""
+    Items that share an id are all refused: which one the author meant is a guess.
+    ``read`` gives a file's bytes (the run's file scan passes its own, to hash exactly
+    what is parsed); ``expanded`` says ``paths`` came from :func:`expand` already."""
     roots = (attachments_root.resolve(),) if attachments_root else ()
     loaded: list[LoadedItem] = []
     problems: list[ItemProblem] = []
-    for path in _expand(paths):
+    for path in paths if expanded else expand(paths):
         if path is None:
             # Stdin may come from another system (a web form, an OA export): it
             # attaches only from the configured root, never from wherever cron runs.
@@ -317,7 +325,7 @@ def load_paths(
             source = "<stdin>"
         else:
             source = str(path)
-            text, problem = _read(path)
+            text, problem = _read(path, read)
             if problem is not None:
                 problems.append(problem)
                 continue
@@ -334,14 +342,16 @@ def load_paths(
     return _refuse_shared_ids(loaded, problems)
 
 
-def _read(path: Path) -> tuple[str, ItemProblem | None]:
+def _read(path: Path, read: Callable[[Path], bytes]) -> tuple[str, ItemProblem | None]:
     source = str(path)
     if not path.exists():
         return "", ItemProblem(source, "", "no such file", "check the path")
     if path.suffix.lower() not in ITEM_SUFFIXES or not path.is_file():
         return "", ItemProblem(source, "", "not an item file", "use a .md or .json file")
     try:
-        return path.read_text(encoding="utf-8"), None
+        # Universal newlines, as read_text gives: a CRLF file hashes like before.
+        text = read(path).decode("utf-8")
+        return text.replace("\r\n", "\n").replace("\r", "\n"), None
     except UnicodeDecodeError:
         return "", ItemProblem(source, "", "not UTF-8 text", "save the file as UTF-8")
     except OSError as exc:

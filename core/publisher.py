@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugin_manager
 
+from . import sources
 from .attempt import ActiveChannel
 from .catalogue import Catalogue
 from .channel import Channel, ChannelContext, PreparedItem, Rendition
@@ -31,7 +32,7 @@ from .errors import (
 from .intake import Intake
 from .item import CST, Item, content_hash
 from .ledger import AttemptRecord, DeliveryRow, EditionRecord, Ledger, SQLiteLedger
-from .loader import LoadedItem, load_paths
+from .loader import LoadedItem, expand, load_paths
 from .log import scrub, scrub_data
 from .results import RunResult
 from .run import Run
@@ -133,6 +134,7 @@ class Publisher:
             settings.calendar.extra_holidays, settings.calendar.extra_workdays
         )
         self._ledger: Ledger | None = None
+        self._context: str | None = None
         self._channels: dict[str, ActiveChannel] | None = None
 
     @classmethod
@@ -228,10 +230,45 @@ class Publisher:
         paths: Iterable[str | Path],
         *,
         progress: Callable[[int, int], None] | None = None,
+        reread: bool = False,
     ) -> RunResult:
-        """Load item files (bad ones become problems) and publish the rest."""
-        loaded, problems = self.load(paths)
-        return self._run(loaded, RunResult(problems=list(problems)), progress)
+        """Load item files (bad ones become problems) and publish the rest.
+
+        Files the ledger holds as taken in, unchanged since (same size and time, for
+        the file and its attachments, under the same config), are skipped unread and
+        counted in ``result.files_skipped``; ``reread`` reads every file anyway."""
+        files = list(expand(paths))
+        ledger = self.ledger if self.has_ledger else None
+        found = sources.scan(files, ledger, self.intake_context(), reread=reread)
+        loaded, problems = load_paths(
+            found.changed,
+            attachments_root=self.settings.attachments_root,
+            read=found.read,
+            expanded=True,
+        )
+        loaded, clashing = sources.clashes(found, loaded)
+        result = RunResult(problems=[*problems, *clashing])
+        result.files_read = len(found.changed)
+        result.files_skipped = len(found.skipped)
+        self._run(loaded, result, progress)
+        if not result.halted:
+            sources.remember(found, self.ledger, loaded, result)
+        return result
+
+    def intake_context(self) -> str:
+        """A fingerprint of everything besides an item file that shapes what intake
+        makes of it: a change here makes the next run read every file again."""
+        if self._context is None:
+            from gongkai import __version__  # the package, loaded by now
+
+            self._context = sources.fingerprint(
+                __version__,
+                self.settings.model_dump(mode="json"),
+                [e.model_dump(mode="json") for e in self.catalogue.entries.values()],
+                self.catalogue.domains,
+                sorted(name for name, _ in self.pm.list_name_plugin()),
+            )
+        return self._context
 
     def load(self, paths: Iterable[str | Path]) -> tuple[list[LoadedItem], list[ItemProblem]]:
         """Read item files (attachments confined to each file's folder or the

@@ -66,6 +66,10 @@ class RunResult:
     halted: str | None = None
     #: Things an operator should know that are not failures ("already withdrawn").
     notes: list[str] = field(default_factory=list)
+    #: Item files read this run, and files skipped unread because the ledger holds
+    #: them as taken in and nothing about them changed (``publish_paths`` only).
+    files_read: int = 0
+    files_skipped: int = 0
 
     @property
     def failed(self) -> list[DeliveryOutcome]:
@@ -106,4 +110,6 @@ class RunResult:
             "backlog": dict(self.backlog),
             "halted": self.halted,
             "notes": list(self.notes),
+            "files_read": self.files_read,
+            "files_skipped": self.files_skipped,
         }

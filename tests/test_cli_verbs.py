@@ -64,7 +64,18 @@ STATUS_FIELDS = {
     "action",
     "latest_edition",
 }
-REPORT_FIELDS = {"ok", "exit_code", "counts", "outcomes", "problems", "backlog", "halted", "notes"}
+REPORT_FIELDS = {
+    "ok",
+    "exit_code",
+    "counts",
+    "outcomes",
+    "problems",
+    "backlog",
+    "halted",
+    "notes",
+    "files_read",
+    "files_skipped",
+}
 
 
 def webhook(url: str = "http://127.0.0.1:9/x") -> str:

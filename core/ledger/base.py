@@ -112,6 +112,24 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
+class FileRecord:
+    """An item file as it was when its items were last taken in, so that a later run
+    can skip it unread while nothing about it changed (see :mod:`gongkai.sources`).
+
+    ``stamps`` are (path, size, mtime_ns) of the file and of every attachment it
+    names; ``digest`` is the sha256 of the file's bytes; ``context`` fingerprints the
+    config, catalogue and plugins that shaped its items; ``seen_ns`` is when the run
+    that read it began (a modification time that close to it is ambiguous)."""
+
+    path: str
+    digest: str
+    context: str
+    seen_ns: int
+    item_ids: tuple[str, ...]
+    stamps: tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True)
 class Step:
     """The end of one attempt, named by its event. The backend derives the state from
     the event (and the receipt's status), so no caller can write an arbitrary state."""
@@ -166,6 +184,16 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     def edition(self, item_id: str, edition: int | None = None) -> tuple[dict[str, Any], int, str]:
         """(payload, edition, content_hash) of an edition, the latest by default."""
+
+    # --- item files already taken in ------------------------------------------------------
+
+    def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]:
+        """The stored records of these item files, by path. A backend that keeps none
+        returns {}: every run then reads every file, which is slower but correct."""
+        return {}
+
+    def remember_files(self, records: Sequence[FileRecord]) -> None:  # noqa: B027 - optional
+        """Store (replace) file records after their items were taken in."""
 
     # --- claiming and finishing work ------------------------------------------------------
 

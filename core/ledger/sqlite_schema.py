@@ -120,6 +120,20 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deliveries DROP COLUMN last_duration_ms;
     ALTER TABLE deliveries DROP COLUMN log_seq;
     """,
+    # 3: scale. Item files already taken in, so a daily run reads only what changed;
+    # indexes so that small runs on a big ledger touch only the rows they need.
+    """
+    CREATE TABLE files (
+        path     TEXT PRIMARY KEY,
+        digest   TEXT NOT NULL,
+        context  TEXT NOT NULL,
+        seen_ns  INTEGER NOT NULL,
+        item_ids TEXT NOT NULL,
+        stamps   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    DROP INDEX deliveries_by_state;
+    CREATE INDEX deliveries_by_state ON deliveries (state, channel, next_attempt_at);
+    """,
 )
 
 

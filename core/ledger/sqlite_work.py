@@ -285,6 +285,13 @@ class ClaimWork:
                     "UPDATE item_state SET withdrawn_at = ?, withdraw_reason = ? WHERE item_id = ?",
                     (ts(now), reason, item_id),
                 )
+                # Its file, if still in the folder, is read again, so the run notes it.
+                # A scan of the files table, but withdrawals are rare.
+                db.execute(
+                    "DELETE FROM files WHERE EXISTS "
+                    "(SELECT 1 FROM json_each(files.item_ids) WHERE value = ?)",
+                    (item_id,),
+                )
             channels = [
                 c
                 for (c,) in db.execute(
