@@ -266,7 +266,9 @@ class Publisher:
                 self.settings.model_dump(mode="json"),
                 [e.model_dump(mode="json") for e in self.catalogue.entries.values()],
                 self.catalogue.domains,
-                sorted(name for name, _ in self.pm.list_name_plugin()),
+                # By what they are, not by pluggy's name for them, which for a plugin
+                # object registered without a name is its id() and differs per run.
+                sorted(_plugin_identity(plugin) for _, plugin in self.pm.list_name_plugin()),
             )
         return self._context
 
@@ -500,3 +502,11 @@ def _hide_credentials(value: Any, key: str = "") -> Any:
         if netloc != parts.netloc or query != parts.query:
             return urlunsplit(parts._replace(netloc=netloc, query=query))
     return value
+
+
+def _plugin_identity(plugin: object) -> str:
+    name = getattr(plugin, "__name__", None)  # a module
+    if isinstance(name, str):
+        return name
+    kind = type(plugin)
+    return f"{kind.__module__}.{kind.__qualname__}"

@@ -161,3 +161,10 @@ def test_a_file_with_a_problem_is_read_every_time(make_publisher, folder):
     assert first.exit_code == again.exit_code == 2
     assert (again.files_read, again.files_skipped) == (1, 5)
     assert [p.source for p in again.problems] == [str(folder / "jt-bad.md")]
+
+
+def test_a_new_process_with_the_same_config_skips_too(make_publisher, folder):
+    make_publisher().publish_paths([folder])
+    # Built afresh, as the next cron run is: new plugin objects, same deployment.
+    result = make_publisher().publish_paths([folder])
+    assert (result.files_read, result.files_skipped) == (0, 5)
