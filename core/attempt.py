@@ -103,6 +103,16 @@ class ActionPath:
         }
         return {(r.item_id, r.channel): got.get((r.item_id, r.channel)) for r in safe}
 
+    def claim_recorded(self, item_ids: list[str]) -> list[DeliveryRow]:
+        """Claim at once the queued deliveries of items just recorded, on channels
+        whose guarantee makes a resend harmless (as :meth:`batch_claims`), without
+        listing them first."""
+        safe = [n for n, a in self.channels.items() if a.instance.guarantee in RESEND_SAFE]
+        if not safe or not item_ids:
+            return []
+        now = self.clock()
+        return self.ledger.claim_queued(item_ids, safe, self.owner, now, self.lease(now))
+
     def _still_wanted(self, claimed: DeliveryRow) -> bool:
         # A batch claim may be minutes old: withdrawal or a newer edition may have come
         # since, or the claim itself was given back (its task was abandoned as hung).

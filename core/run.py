@@ -87,7 +87,9 @@ class Run:
             try:
                 planned.extend(
                     self.intake.ingest(
-                        loaded, result, on_chunk=lambda ids: self._queue(scheduler, ids)
+                        loaded,
+                        result,
+                        on_chunk=lambda ids: self._queue(scheduler, ids, recorded=True),
                     )
                 )
                 self._queue(scheduler, None)
@@ -175,7 +177,17 @@ class Run:
         *,
         channel: str | None = None,
         again: bool = False,
+        recorded: bool = False,
     ) -> None:
+        if recorded and item_ids:
+            # Items this run just recorded: claim their resend-safe deliveries in one
+            # statement; the rest (other channels, schedules) are listed below.
+            claimed = self.path.claim_recorded(item_ids)
+            fresh = {(r.item_id, r.channel) for r in scheduler.unseen(claimed)}
+            stale = [r for r in claimed if (r.item_id, r.channel) not in fresh]
+            if stale:  # queued already in this run (cannot happen today): give back
+                self.ledger.release(stale, self.clock())
+            scheduler.add(Task(r, r) for r in claimed if (r.item_id, r.channel) in fresh)
         rows = self.ledger.due(self.clock(), self.can, item_ids)
         if channel is not None:
             rows = [r for r in rows if r.channel == channel]

@@ -12,6 +12,7 @@ import itertools
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -221,7 +222,7 @@ class SQLiteConnection:
                     "of another program); it was left untouched. Point [gongkai] state_dir "
                     "at another folder, or move the file aside"
                 )
-            db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal(db)
             db.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
             db.execute("PRAGMA foreign_keys=ON")
             if version < len(MIGRATIONS):
@@ -236,6 +237,24 @@ class SQLiteConnection:
             db.close()
             raise
         return db
+
+    def _use_wal(self, db: sqlite3.Connection) -> None:
+        """Put the file in WAL mode (it stays so). Switching takes an exclusive lock
+        and SQLite does not wait for it as it waits for a write lock: two processes
+        opening a new ledger at once would see "database is locked". So look first,
+        and retry the switch for up to the busy timeout."""
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)  # only while another process holds the new file
+            pause = min(pause * 2, 0.2)
 
     def _state_error(self, exc: sqlite3.Error) -> StateError:
         text = str(exc)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +118,39 @@ class ClaimWork:
                     # Report the row as it was claimed: tries before this one.
                     values = list(got[0])
                     values[8] -= 1 if action in _COUNTED else 0
+                    claimed.append(_row(values))
+        return claimed
+
+    def claim_queued(
+        self,
+        item_ids: Sequence[str],
+        channels: Iterable[str],
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> list[DeliveryRow]:
+        names = sorted(channels)
+        if not names or not item_ids:
+            return []
+        for state in _CLAIMABLE[Action.DELIVER]:  # the same move for every row
+            check("*", "*", state, Event.CLAIMED, State.IN_FLIGHT)
+        claimed: list[DeliveryRow] = []
+        with self._write() as db:
+            for chunk in _chunked(list(item_ids), 400):
+                # One token per claim: this batch's serial plus the row's rowid.
+                token = f"{owner}#{next(self._claims)}."
+                got = db.execute(
+                    "UPDATE deliveries SET state = 'in-flight', lease_owner = ? || rowid, "
+                    "lease_until = ?, claimed_from = state, action = 'deliver', "
+                    "attempts = attempts + 1, updated_at = ? "
+                    f"WHERE item_id IN ({_marks(chunk)}) AND channel IN ({_marks(names)}) "
+                    "AND state IN ('pending', 'retry-wait') AND intent = 'deliver' "
+                    f"AND (next_attempt_at IS NULL OR next_attempt_at <= ?) RETURNING {_RETURNING}",
+                    (token, ts(lease_until), ts(now), *chunk, *names, ts(now)),
+                ).fetchall()
+                for values in got:
+                    values = list(values)
+                    values[8] -= 1  # report the tries before this one, as claim_many does
                     claimed.append(_row(values))
         return claimed
 
