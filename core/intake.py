@@ -65,6 +65,10 @@ class Intake:
         self.known_channels = self.installed | catalogue.channel_names()
         self._items: dict[tuple[str, int], PreparedItem] = {}
         self._fresh: dict[tuple[str, int], tuple[Item, str]] = {}
+        #: Deliveries still to take each fresh edition; at zero it leaves the cache, so
+        #: a run over 100,000 items does not hold them all (a later need reads the
+        #: ledger).
+        self._uses: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
 
     def _recording(self) -> Ledger:
@@ -282,7 +286,10 @@ class Intake:
             result.editions[record.item_id] = answer.edition
             with self._lock:
                 # Built into a PreparedItem only if a delivery needs it (see item()).
-                self._fresh[(record.item_id, answer.edition)] = (item, record.content_hash)
+                key = (record.item_id, answer.edition)
+                self._fresh[key] = (item, record.content_hash)
+                sends = sum(p in ("queued", "update", "superseded") for p in answer.plans.values())
+                self._uses[key] = self._uses.get(key, 0) + sends
             if answer.status in ("new", "changed"):
                 log.info(
                     "edition recorded",
@@ -317,17 +324,24 @@ class Intake:
         with self._lock:
             cached = self._items.get(key)
             fresh = self._fresh.get(key) if cached is None else None
-        if cached is not None:
-            return cached
-        if fresh is not None:
+        if cached is None and fresh is not None:
             ready, digest = fresh
-            prepared = PreparedItem(**ready.model_dump(), edition=edition, content_hash=digest)
-        else:
+            cached = PreparedItem(**ready.model_dump(), edition=edition, content_hash=digest)
+        elif cached is None:
             payload, number, digest = self._recording().edition(item_id, edition)
-            prepared = PreparedItem.from_stored(payload, number, digest)
+            cached = PreparedItem.from_stored(payload, number, digest)
         with self._lock:
-            self._items[key] = prepared
-        return prepared
+            left = self._uses.get(key)
+            if left is None:
+                self._items[key] = cached  # work from earlier runs: few, kept
+            elif left <= 1:
+                del self._uses[key]
+                self._items.pop(key, None)
+                self._fresh.pop(key, None)
+            else:
+                self._uses[key] = left - 1
+                self._items[key] = cached
+        return cached
 
 
 def _refusal(status: str, edition: int, latest: int) -> tuple[str, str, str] | None:

@@ -36,7 +36,7 @@ def shown_state(state: str, next_attempt_at: datetime | None, now: datetime) -> 
     return state
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a big run holds one per (item, channel)
 class DeliveryOutcome:
     item_id: str
     channel: str
