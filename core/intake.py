@@ -8,6 +8,7 @@ transaction per chunk that records editions and plans deliveries. ``validate`` a
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -225,21 +226,19 @@ class Intake:
         routed += [n for n in self.every_item if n not in routed]
         enabled = [n for n in routed if n in self.channel_names]
         missing = [
-            DeliveryOutcome(
-                item.id,
-                name,
-                "not-enabled",
-                detail=f"catalogue entry '{item.catalog}' routes it to '{name}', "
-                + (
-                    "which config.toml does not enable"
-                    if name in self.installed
-                    else "for which no plugin is installed"
-                ),
-            )
+            DeliveryOutcome(item.id, name, "not-enabled", detail=self._why_not(item.catalog, name))
             for name in routed
             if name not in self.channel_names
         ]
         return enabled, missing
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - one Intake per run; shared strings
+    def _why_not(self, catalog: str, name: str) -> str:
+        return f"catalogue entry '{catalog}' routes it to '{name}', " + (
+            "which config.toml does not enable"
+            if name in self.installed
+            else "for which no plugin is installed"
+        )
 
     def _ingest_chunk(
         self, loaded: Sequence[LoadedItem], result: RunResult
