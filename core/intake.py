@@ -9,6 +9,7 @@ transaction per chunk that records editions and plans deliveries. ``validate`` a
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -207,16 +208,19 @@ class Intake:
 
     def ingest(
         self,
-        loaded: Sequence[LoadedItem],
+        loaded: Iterable[LoadedItem],
         result: RunResult,
         on_chunk: Callable[[list[str]], None] = lambda ids: None,
     ) -> list[tuple[str, str, str]]:
         """Record editions and plan deliveries, a chunk per ledger transaction, calling
         ``on_chunk`` with the chunk's recorded item ids so delivery can start before
-        the whole batch is in. Returns (item, channel, plan) for every planned pair."""
+        the whole batch is in. Returns (item, channel, plan) for every planned pair.
+        ``loaded`` may be a stream (a :class:`~gongkai.batch.FileBatch`): it is taken
+        a chunk at a time."""
         planned: list[tuple[str, str, str]] = []
-        for start in range(0, len(loaded), INGEST_BATCH):
-            pairs = self._ingest_chunk(loaded[start : start + INGEST_BATCH], result)
+        stream = iter(loaded)
+        while chunk := list(itertools.islice(stream, INGEST_BATCH)):
+            pairs = self._ingest_chunk(chunk, result)
             planned += pairs
             on_chunk(list(dict.fromkeys(item_id for item_id, _, _ in pairs)))
         return planned

@@ -124,6 +124,46 @@ def split_front_matter(text: str, source: str) -> tuple[dict[str, Any], str]:
     raise ItemProblem(source, "", "front matter is not closed", "add a closing '+++' line")
 
 
+_SIMPLE_ID = re.compile(r'^id\s*=\s*"([^"\\]*)"\s*(#.*)?$')
+
+
+def peek_ids(text: str, suffix: str, stem: str) -> list[str] | None:
+    """The ids a file's items will have, found without building them, or None when
+    only a full parse can tell. A run uses it to find ids shared by two files before
+    it takes in any item, then reads the files a chunk at a time."""
+    text = text.removeprefix("\ufeff")
+    if suffix == ".json":
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError:
+            return []  # the real parse reports it
+        records = payload if isinstance(payload, list) else [payload]
+        return [r["id"] for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)]
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "+++":
+        return []
+    found = None
+    in_table = False
+    for line in lines[1:]:
+        stripped = line.strip()
+        if stripped == "+++":
+            return [found if found is not None else stem]
+        if '"""' in line or "'''" in line:
+            return None  # a multi-line string could hide an id = line
+        if stripped.startswith("["):
+            in_table = True  # the keys that follow belong to the table, not the item
+        if in_table or found is not None:
+            continue
+        if stripped.startswith(('"id"', "'id'")):
+            return None  # a quoted key: leave it to the TOML parser
+        if re.match(r"^id\s*=", stripped):  # not "idx = …"
+            match = _SIMPLE_ID.match(stripped)
+            if match is None:
+                return None  # escapes, a literal string: leave it to the TOML parser
+            found = match.group(1)
+    return []
+
+
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
     return any(path.is_relative_to(root) for root in roots)
 
@@ -305,13 +345,15 @@ def load_paths(
     attachments_root: Path | None = None,
     read: Callable[[Path], bytes] = Path.read_bytes,
     expanded: bool = False,
+    refuse_shared: bool = True,
 ) -> tuple[list[LoadedItem], list[ItemProblem]]:
     """Load every item under ``paths`` (files, directories, or ``-`` for JSON on stdin).
 
     Attachments must lie in their item file's folder or under ``attachments_root``.
     Items that share an id are all refused: which one the author meant is a guess.
     ``read`` gives a file's bytes (the run's file scan passes its own, to hash exactly
-    what is parsed); ``expanded`` says ``paths`` came from :func:`expand` already."""
+    what is parsed); ``expanded`` says ``paths`` came from :func:`expand` already;
+    ``refuse_shared=False`` leaves shared ids to the caller (a batch read in chunks)."""
     roots = (attachments_root.resolve(),) if attachments_root else ()
     loaded: list[LoadedItem] = []
     problems: list[ItemProblem] = []
@@ -339,7 +381,7 @@ def load_paths(
             )
         loaded.extend(LoadedItem(item, source) for item in items)
         problems.extend(found)
-    return _refuse_shared_ids(loaded, problems)
+    return _refuse_shared_ids(loaded, problems) if refuse_shared else (loaded, problems)
 
 
 def _read(path: Path, read: Callable[[Path], bytes]) -> tuple[str, ItemProblem | None]:
@@ -360,6 +402,21 @@ def _read(path: Path, read: Callable[[Path], bytes]) -> tuple[str, ItemProblem |
         )
 
 
+def shared_id_problem(item_id: str, where: Sequence[str]) -> list[ItemProblem]:
+    """One problem per file of ``where``, which all hold an item ``item_id``."""
+    return [
+        ItemProblem(
+            source,
+            "id",
+            f"id '{item_id}' is used by {len(where)} files in this batch: "
+            f"{', '.join(where)}; none of them is published",
+            "give each item its own id (an edit of an item keeps its id and replaces the old file)",
+            item_id,
+        )
+        for source in where
+    ]
+
+
 def _refuse_shared_ids(
     loaded: list[LoadedItem], problems: list[ItemProblem]
 ) -> tuple[list[LoadedItem], list[ItemProblem]]:
@@ -368,16 +425,5 @@ def _refuse_shared_ids(
         sources.setdefault(entry.item.id, []).append(entry.source)
     for item_id, where in sources.items():
         if len(where) > 1:
-            problems.extend(
-                ItemProblem(
-                    source,
-                    "id",
-                    f"id '{item_id}' is used by {len(where)} files in this batch: "
-                    f"{', '.join(where)}; none of them is published",
-                    "give each item its own id (an edit of an item keeps its id and "
-                    "replaces the old file)",
-                    item_id,
-                )
-                for source in where
-            )
+            problems.extend(shared_id_problem(item_id, where))
     return [e for e in loaded if len(sources[e.item.id]) == 1], problems

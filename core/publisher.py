@@ -18,6 +18,7 @@ from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugi
 
 from . import sources
 from .attempt import ActiveChannel
+from .batch import FileBatch
 from .catalogue import Catalogue
 from .channel import Channel, ChannelContext, PreparedItem, Rendition
 from .config import Settings, build_channel_settings, load_settings
@@ -240,19 +241,13 @@ class Publisher:
         files = list(expand(paths))
         ledger = self.ledger if self.has_ledger else None
         found = sources.scan(files, ledger, self.intake_context(), reread=reread)
-        loaded, problems = load_paths(
-            found.changed,
-            attachments_root=self.settings.attachments_root,
-            read=found.read,
-            expanded=True,
+        result = RunResult(files_read=len(found.changed), files_skipped=len(found.skipped))
+        batch = FileBatch(
+            found, result, attachments_root=self.settings.attachments_root, skipped=found.skipped
         )
-        loaded, clashing = sources.clashes(found, loaded)
-        result = RunResult(problems=[*problems, *clashing])
-        result.files_read = len(found.changed)
-        result.files_skipped = len(found.skipped)
-        self._run(loaded, result, progress)
+        self._run(batch, result, progress)
         if not result.halted:
-            sources.remember(found, self.ledger, loaded, result)
+            sources.remember(found, self.ledger, batch.files, result)
         return result
 
     def intake_context(self) -> str:
@@ -279,7 +274,7 @@ class Publisher:
 
     def _run(
         self,
-        loaded: list[LoadedItem],
+        loaded: Iterable[LoadedItem],
         result: RunResult,
         progress: Callable[[int, int], None] | None,
     ) -> RunResult:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -78,7 +78,7 @@ class Run:
 
     # --- the verbs --------------------------------------------------------------------------
 
-    def publish(self, loaded: Sequence[LoadedItem], result: RunResult) -> RunResult:
+    def publish(self, loaded: Iterable[LoadedItem], result: RunResult) -> RunResult:
         expire(self.ledger, self.clock)
         requeue_resendable(self.ledger, self.channels, self.clock)
         planned: list[tuple[str, str, str]] = []

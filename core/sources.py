@@ -21,13 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ItemProblem
 from .ledger import FileRecord, Ledger
-from .loader import LoadedItem
 from .results import RunResult
 
 #: A modification time this close to (or after) the start of the run that recorded
@@ -144,56 +142,27 @@ def scan(
     return found
 
 
-def clashes(found: Scan, loaded: list[LoadedItem]) -> tuple[list[LoadedItem], list[ItemProblem]]:
-    """Items read this run whose id belongs to a skipped file: as with two files of
-    one batch, neither is taken (a skipped file is still part of the batch)."""
-    owners = {item_id: path for path, rec in found.skipped.items() for item_id in rec.item_ids}
-    keep, problems = [], []
-    for entry in loaded:
-        other = owners.get(entry.item.id)
-        if other is None or other == entry.source:
-            keep.append(entry)
-            continue
-        for source in (entry.source, other):
-            problems.append(
-                ItemProblem(
-                    source,
-                    "id",
-                    f"id '{entry.item.id}' is used by 2 files in this batch: "
-                    f"{entry.source}, {other}; none of them is published",
-                    "give each item its own id (an edit of an item keeps its id and "
-                    "replaces the old file)",
-                    entry.item.id,
-                )
-            )
-    return keep, problems
-
-
 def remember(
     found: Scan,
     ledger: Ledger,
-    loaded: Iterable[LoadedItem],
+    files: Mapping[str, tuple[tuple[str, ...], tuple[Path, ...]]],
     result: RunResult,
 ) -> int:
     """Record the files all of whose items the ledger now holds as they are: no
-    problem, not withdrawn. Returns how many were recorded."""
-    items: dict[str, list[LoadedItem]] = {}
-    for entry in loaded:
-        items.setdefault(entry.source, []).append(entry)
+    problem, not withdrawn. ``files`` maps each file read to its items' ids and
+    attachment paths. Returns how many were recorded."""
     troubled = {p.source.partition("[")[0] for p in result.problems}
     records = list(found.confirmed)
     for path, digest in found.digests.items():
         source = str(path)
-        entries = items.get(source)
         own = found.stamps.get(path)
-        if not entries or own is None or source in troubled:
+        if source not in files or own is None or source in troubled:
             continue
-        if any(e.item.id not in result.editions for e in entries):
+        ids, attachments = files[source]
+        if any(item_id not in result.editions for item_id in ids):
             continue  # withdrawn, or refused by the ledger: read it again next time
-        attachments = [
-            stamp(a.path) for e in entries for a in e.item.attachments if a.path is not None
-        ]
-        if any(a is None for a in attachments):
+        stamps = [stamp(a) for a in attachments]
+        if any(s is None for s in stamps):
             continue
         records.append(
             FileRecord(
@@ -201,8 +170,8 @@ def remember(
                 digest,
                 found.context,
                 found.started_ns,
-                tuple(e.item.id for e in entries),
-                (own, *(a for a in attachments if a is not None)),
+                ids,
+                (own, *(s for s in stamps if s is not None)),
             )
         )
     ledger.remember_files(records)
@@ -215,4 +184,4 @@ def fingerprint(*parts: object) -> str:
     return _digest(text.encode("utf-8"))
 
 
-__all__ = ["RACY_NS", "Scan", "clashes", "fingerprint", "remember", "scan", "stamp"]
+__all__ = ["RACY_NS", "Scan", "fingerprint", "remember", "scan", "stamp"]

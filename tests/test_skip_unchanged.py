@@ -168,3 +168,47 @@ def test_a_new_process_with_the_same_config_skips_too(make_publisher, folder):
     # Built afresh, as the next cron run is: new plugin objects, same deployment.
     result = make_publisher().publish_paths([folder])
     assert (result.files_read, result.files_skipped) == (0, 5)
+
+
+# --- the batch is read a chunk at a time ----------------------------------------------
+
+
+def test_a_shared_id_far_apart_in_a_big_batch_publishes_neither(
+    make_publisher, folder, monkeypatch
+):
+    import gongkai.batch
+
+    monkeypatch.setattr(gongkai.batch, "CHUNK", 2)  # the two files land in different chunks
+    late = folder / "zz-late"
+    late.mkdir()
+    write(late, "jt-skip-0", body="另一份同号文件。")
+    result = make_publisher().publish_paths([folder])
+    refused = {p.source for p in result.problems if p.field == "id"}
+    assert refused == {str(folder / "jt-skip-0.md"), str(late / "jt-skip-0.md")}
+    assert sorted(result.editions) == [f"jt-skip-{n}" for n in range(1, 5)]
+
+
+def test_ids_the_quick_look_cannot_read_are_parsed(make_publisher, folder, monkeypatch):
+    import gongkai.batch
+
+    monkeypatch.setattr(gongkai.batch, "CHUNK", 2)
+    # A literal-string id and a multi-line value: the look defers to the TOML parser.
+    write(folder, "a-first", extra="id = 'jt-skip-4'\n")
+    write(folder, "a-second", extra='summary = """\n两行\n摘要"""\nid = "jt-skip-3"\n')
+    result = make_publisher().publish_paths([folder])
+    refused = sorted(p.source for p in result.problems if p.field == "id")
+    assert refused == sorted(
+        str(folder / f"{name}.md") for name in ("a-first", "jt-skip-4", "a-second", "jt-skip-3")
+    )
+    assert sorted(result.editions) == [f"jt-skip-{n}" for n in range(3)]
+
+
+def test_peek_ids_finds_the_items_id_and_only_it():
+    from gongkai.loader import peek_ids
+
+    assert peek_ids('+++\nid = "jt-a"\ntitle = "x"\n+++\n正文', ".md", "f") == ["jt-a"]
+    assert peek_ids('+++\ntitle = "x"\n+++\n正文', ".md", "f") == ["f"]  # the file name
+    assert peek_ids('+++\n[channels]\nid = "z"\n+++\n', ".md", "f") == ["f"]
+    assert peek_ids("+++\nidx = 1\n+++\n", ".md", "f") == ["f"]
+    assert peek_ids('+++\n"id" = "a"\n+++\n', ".md", "f") is None
+    assert peek_ids('[{"id": "a"}, {"id": "b"}]', ".json", "f") == ["a", "b"]
