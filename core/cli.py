@@ -23,6 +23,7 @@ from .cli_output import (
     EXIT_USAGE,
     cell_limit,
     emit,
+    emit_run,
     local_time,
     problems_text,
     short_path,
@@ -86,12 +87,23 @@ def _item_id(publisher: Publisher, args: argparse.Namespace) -> None:
         args.item = loaded[0].item.id
 
 
+#: Above this many outcomes, the publish table lists only those that are not done.
+TABLE_ROWS = 200
+_DONE_WORDS = frozenset({"delivered", "updated", "unchanged"})
+
+
 def cmd_publish(args: argparse.Namespace) -> int:
     with _publisher(args, sends=True) as publisher:
         if args.paths:
             result = publisher.publish_paths(args.paths, progress=_Bar(), reread=args.reread)
         else:
             result = publisher.publish(progress=_Bar())
+    shown = [o for o in result.outcomes if o.status != "not-enabled" or args.verbose]
+    hidden = 0
+    if len(shown) > TABLE_ROWS and not args.verbose and not args.json:
+        # Thousands of "delivered" lines hide the few that need someone: list those.
+        kept = [o for o in shown if o.status not in _DONE_WORDS]
+        hidden, shown = len(shown) - len(kept), kept
     rows = [
         (
             o.item_id,
@@ -100,8 +112,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             o.status,
             o.detail or o.url or short_path(o.artifact),
         )
-        for o in sorted(result.outcomes, key=lambda o: (o.item_id, o.channel))
-        if o.status != "not-enabled" or args.verbose
+        for o in sorted(shown, key=lambda o: (o.item_id, o.channel))
     ]
     counts = ", ".join(f"{n} {s}" for s, n in sorted(result.counts().items()) if s != "not-enabled")
     text = ""
@@ -116,6 +127,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if result.files_skipped:
         skipped = f"{result.files_skipped} file(s) unchanged since they were taken in, not read"
         counts = f"{counts}; {skipped}" if counts else skipped
+    if hidden:
+        counts += f"\n({hidden} successful deliveries are not listed; -v or --json lists them)"
     text += f"\n\n{counts or 'nothing to do'}"
     for note in result.notes:
         text += f"\nnote: {note}"
@@ -129,7 +142,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         )
     if result.halted:
         text += f"\nthe run stopped early: {result.halted}"
-    emit(args, result.as_dict(), text.strip())
+    emit_run(args, result, text.strip())
     if result.problems:
         print(problems_text(result.problems), file=sys.stderr)
     if result.halted:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from typing import Any
 from .errors import ItemProblem
 from .item import CST
 from .log import scrub
+from .results import RunResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -88,6 +90,25 @@ def emit(args: argparse.Namespace, data: Any, text: str) -> None:
         print(scrub(json.dumps(data, ensure_ascii=False, indent=2, default=_json_value)))
     elif text:
         print(scrub(text))
+
+
+def emit_run(args: argparse.Namespace, result: RunResult, text: str) -> None:
+    """``emit`` for a run's report. The outcomes are written one at a time: a first
+    publish of 100,000 items has half a million, and one string of them all would
+    cost more memory than the run itself."""
+    if not args.json:
+        emit(args, None, text)
+        return
+    out = sys.stdout
+    head = json.dumps(
+        result.as_dict(outcomes=False), ensure_ascii=False, indent=2, default=_json_value
+    )
+    out.write(scrub(head[:-2]) + ',\n  "outcomes": [')
+    for number, outcome in enumerate(result.outcomes):
+        line = json.dumps(outcome.as_dict(), ensure_ascii=False, default=_json_value)
+        out.write(("," if number else "") + "\n    " + scrub(line))
+    out.write("\n  ]\n}\n")
+    out.flush()
 
 
 def problems_text(problems: Sequence[ItemProblem]) -> str:

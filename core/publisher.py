@@ -258,7 +258,8 @@ class Publisher:
 
             self._context = sources.fingerprint(
                 __version__,
-                self.settings.model_dump(mode="json"),
+                # Where the config file is does not shape an item; what it says does.
+                self.settings.model_dump(mode="json", exclude={"source"}),
                 [e.model_dump(mode="json") for e in self.catalogue.entries.values()],
                 self.catalogue.domains,
                 # By what they are, not by pluggy's name for them, which for a plugin

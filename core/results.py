@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -47,7 +47,8 @@ class DeliveryOutcome:
     artifact: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: it deep-copies, and a big run has 500,000 of these.
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass
@@ -100,16 +101,18 @@ class RunResult:
                 return outcome
         return None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "exit_code": self.exit_code,
-            "counts": self.counts(),
-            "outcomes": [o.as_dict() for o in self.outcomes],
-            "problems": [p.as_dict() for p in self.problems],
-            "backlog": dict(self.backlog),
-            "halted": self.halted,
-            "notes": list(self.notes),
-            "files_read": self.files_read,
-            "files_skipped": self.files_skipped,
-        }
+    def as_dict(self, *, outcomes: bool = True) -> dict[str, Any]:
+        """The ``--json`` report. ``outcomes=False`` leaves the outcomes out, for a
+        writer that streams them one at a time."""
+        data: dict[str, Any] = {"ok": self.ok, "exit_code": self.exit_code, "counts": self.counts()}
+        if outcomes:
+            data["outcomes"] = [o.as_dict() for o in self.outcomes]
+        data.update(
+            problems=[p.as_dict() for p in self.problems],
+            backlog=dict(self.backlog),
+            halted=self.halted,
+            notes=list(self.notes),
+            files_read=self.files_read,
+            files_skipped=self.files_skipped,
+        )
+        return data

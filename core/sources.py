@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,11 @@ def stamp(path: Path) -> Stamp | None:
         st = path.stat()
     except OSError:
         return None
-    return (str(path), st.st_size, st.st_mtime_ns)
+    return (_key(path), st.st_size, st.st_mtime_ns)
+
+
+def _key(path: Path) -> str:
+    return os.path.abspath(path)
 
 
 def _digest(data: bytes) -> str:
@@ -95,10 +100,12 @@ def scan(
 ) -> Scan:
     """Sort ``files`` (from :func:`gongkai.loader.expand`) into changed and skipped."""
     found = Scan(time.time_ns(), context)
-    paths = [str(f) for f in files if f is not None]
+    # Keyed by absolute path: "items/x.md" from the office and "/srv/items/x.md" from
+    # cron are one file.
+    paths = [_key(f) for f in files if f is not None]
     records = ledger.file_records(paths) if ledger is not None and not reread else {}
     for file in files:
-        record = records.get(str(file)) if file is not None else None
+        record = records.get(_key(file)) if file is not None else None
         if file is None or record is None or record.context != context:
             found.changed.append(file)
             continue
@@ -112,7 +119,7 @@ def scan(
             found.changed.append(file)
             continue
         if _trusted(record):
-            found.skipped[str(file)] = record
+            found.skipped[_key(file)] = record
             continue
         # Ambiguous: compare the bytes. Attachments are not hashed here; an ambiguous
         # attachment sends the file to the loader, which hashes them anyway.
@@ -125,7 +132,7 @@ def scan(
             found.changed.append(file)
             continue
         if _digest(data) == record.digest:
-            found.skipped[str(file)] = record
+            found.skipped[_key(file)] = record
             found.confirmed.append(
                 FileRecord(
                     record.path,
@@ -166,7 +173,7 @@ def remember(
             continue
         records.append(
             FileRecord(
-                source,
+                _key(path),
                 digest,
                 found.context,
                 found.started_ns,

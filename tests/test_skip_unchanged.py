@@ -212,3 +212,27 @@ def test_peek_ids_finds_the_items_id_and_only_it():
     assert peek_ids("+++\nidx = 1\n+++\n", ".md", "f") == ["f"]
     assert peek_ids('+++\n"id" = "a"\n+++\n', ".md", "f") is None
     assert peek_ids('[{"id": "a"}, {"id": "b"}]', ".json", "f") == ["a", "b"]
+
+
+def test_a_relative_and_an_absolute_path_name_the_same_files(make_publisher, folder, monkeypatch):
+    publisher = make_publisher()
+    monkeypatch.chdir(folder.parent)
+    publisher.publish_paths(["items"])  # the office, from its folder
+    result = publisher.publish_paths([folder])  # cron, with the full path
+    assert (result.files_read, result.files_skipped) == (0, 5)
+
+
+def test_the_config_files_location_does_not_make_every_file_read(tmp_path, folder):
+    from gongkai import Publisher
+
+    text = (
+        f'[gongkai]\nstate_dir = "{tmp_path / "state"}"\norg_code = "11510121009087532X"\n'
+        "[channels.archive]\nevery_item = true\n"
+    )
+    (tmp_path / "a.toml").write_text(text, encoding="utf-8")
+    (tmp_path / "b.toml").write_text(text, encoding="utf-8")
+    with Publisher.from_config(tmp_path / "a.toml") as first:
+        first.publish_paths([folder])
+    with Publisher.from_config(tmp_path / "b.toml") as second:
+        result = second.publish_paths([folder])
+    assert (result.files_read, result.files_skipped) == (0, 5)
