@@ -211,17 +211,18 @@ class Intake:
         loaded: Iterable[LoadedItem],
         result: RunResult,
         on_chunk: Callable[[list[str]], None] = lambda ids: None,
-    ) -> list[tuple[str, str, str]]:
+        plans: dict[tuple[str, str], str] | None = None,
+    ) -> dict[tuple[str, str], str]:
         """Record editions and plan deliveries, a chunk per ledger transaction, calling
         ``on_chunk`` with the chunk's recorded item ids so delivery can start before
-        the whole batch is in. Returns (item, channel, plan) for every planned pair.
-        ``loaded`` may be a stream (a :class:`~gongkai.batch.FileBatch`): it is taken
-        a chunk at a time."""
-        planned: list[tuple[str, str, str]] = []
+        the whole batch is in. Returns the plan of every planned (item, channel), in
+        ``plans`` if given (filled as chunks are recorded). ``loaded`` may be a stream
+        (a :class:`~gongkai.batch.FileBatch`): it is taken a chunk at a time."""
+        planned = {} if plans is None else plans
         stream = iter(loaded)
         while chunk := list(itertools.islice(stream, INGEST_BATCH)):
             pairs = self._ingest_chunk(chunk, result)
-            planned += pairs
+            planned.update(((item_id, channel), plan) for item_id, channel, plan in pairs)
             on_chunk(list(dict.fromkeys(item_id for item_id, _, _ in pairs)))
         return planned
 

@@ -81,16 +81,15 @@ class Run:
     def publish(self, loaded: Iterable[LoadedItem], result: RunResult) -> RunResult:
         expire(self.ledger, self.clock)
         requeue_resendable(self.ledger, self.channels, self.clock)
-        planned: list[tuple[str, str, str]] = []
+        planned: dict[tuple[str, str], str] = {}
 
         def body(scheduler: Scheduler) -> None:
             try:
-                planned.extend(
-                    self.intake.ingest(
-                        loaded,
-                        result,
-                        on_chunk=lambda ids: self._queue(scheduler, ids, recorded=True),
-                    )
+                self.intake.ingest(
+                    loaded,
+                    result,
+                    on_chunk=lambda ids: self._queue(scheduler, ids, recorded=True),
+                    plans=planned,
                 )
                 self._queue(scheduler, None)
             except LedgerWriteError as exc:
@@ -107,12 +106,14 @@ class Run:
         expire(self.ledger, self.clock)
         rows = self.ledger.request_withdraw(item_id, reason, self.clock())
         outcomes = self._schedule(lambda scheduler: self._queue(scheduler, [item_id]))
-        self._report(result, outcomes, [(r.item_id, r.channel, "withdraw") for r in rows])
+        self._report(result, outcomes, {(r.item_id, r.channel): "withdraw" for r in rows})
         return result
 
     # --- scheduling ---------------------------------------------------------------------------
 
-    def _schedule(self, body: Callable[[Scheduler], None]) -> list[DeliveryOutcome]:
+    def _schedule(
+        self, body: Callable[[Scheduler], None]
+    ) -> dict[tuple[str, str], DeliveryOutcome]:
         total = self.settings.concurrency
         several = len(self.channels) > 1
         follow_ups: Counter[tuple[str, str]] = Counter()
@@ -163,10 +164,9 @@ class Run:
             else "channel paused for this run; a later run sends it"
         )
         for task in leftover:
-            outcomes.append(
-                DeliveryOutcome(
-                    task.row.item_id, task.row.channel, "paused", task.row.edition, reason
-                )
+            row = task.row
+            outcomes[(row.item_id, row.channel)] = DeliveryOutcome(
+                row.item_id, row.channel, "paused", row.edition, reason
             )
         return outcomes
 
@@ -207,25 +207,25 @@ class Run:
     def _report(
         self,
         result: RunResult,
-        outcomes: list[DeliveryOutcome],
-        planned: list[tuple[str, str, str]],
+        acted: dict[tuple[str, str], DeliveryOutcome],
+        plans: dict[tuple[str, str], str],
     ) -> None:
-        """Add this run's outcomes, an outcome for every planned pair it did not act on,
-        and the ledger-wide backlog. Invariant 5 is checked here: no pair is reported
-        done while its row holds a newer edition that has not gone out."""
-        plans = {(item_id, channel): plan for item_id, channel, plan in planned}
-        acted = {(o.item_id, o.channel): o for o in outcomes}
-        done = {p: o for p, o in acted.items() if o.status in _SUCCESS}
+        """Add this run's outcomes (the last of each pair it acted on), an outcome for
+        every planned pair it did not act on, and the ledger-wide backlog. Invariant 5
+        is checked here: no pair is reported done while its row holds a newer edition
+        that has not gone out."""
+        done = [p for p, o in acted.items() if o.status in _SUCCESS]
         latest = self.ledger.latest_editions(sorted({item_id for item_id, _ in done}))
         # A row is read back only where the report could be wrong: pairs this run did
         # not act on, and successes with a newer edition in the ledger.
-        suspect = {p for p, o in done.items() if latest.get(p[0], 0) > (o.edition or 0)}
+        suspect = {p for p in done if latest.get(p[0], 0) > (acted[p].edition or 0)}
+        del done
         if self.halted is not None:
             # An outcome may not have been committed before the ledger failed, or the
             # action may have stopped after its send: report what the ledger holds,
             # not what the channel answered.
             suspect = set(acted)
-        wanted = (set(plans) - set(acted)) | suspect
+        wanted = {p for p in plans if p not in acted} | suspect
         ids = sorted({item_id for item_id, _ in wanted})
         rows = {(r.item_id, r.channel): r for r in self.ledger.rows(item_ids=ids)} if ids else {}
         now = self.clock()

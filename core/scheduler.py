@@ -196,9 +196,10 @@ class Scheduler:
     def _spawn(self) -> None:
         threading.Thread(target=self._work, name="gongkai-worker", daemon=True).start()
 
-    def finish(self) -> tuple[list[DeliveryOutcome], list[Task]]:
-        """No more tasks will come: wait for the workers. Returns the outcomes and the
-        tasks left unstarted because their channel was paused."""
+    def finish(self) -> tuple[dict[tuple[str, str], DeliveryOutcome], list[Task]]:
+        """No more tasks will come: wait for the workers. Returns the last outcome of
+        each (item, channel) and the tasks left unstarted because their channel was
+        paused."""
         with self.lock:
             self.closed = True
             self.work_ready.notify_all()
@@ -210,7 +211,7 @@ class Scheduler:
             leftover = [task for q in self.queues.values() for task in q]
             for q in self.queues.values():
                 q.clear()
-            return list(self.outcomes.values()), leftover
+            return self.outcomes, leftover
 
     def _wait_time(self) -> float:
         now = self.monotonic()

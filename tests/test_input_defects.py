@@ -393,7 +393,7 @@ def test_a_ledger_failure_while_queuing_a_follow_up_halts_and_the_run_ends(
     scheduler.add([Task(row)])
     outcomes, leftover = scheduler.finish()  # returns: the worker did not die holding a slot
     assert scheduler.halted is not None and "disk I/O error" in str(scheduler.halted)
-    assert outcomes == [] and leftover == []
+    assert outcomes == {} and leftover == []
 
 
 def test_a_stored_edition_is_read_back_even_where_todays_input_rules_refuse_it(item_factory):
