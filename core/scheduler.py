@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import LedgerWriteError
 from .ledger import DeliveryRow
@@ -41,6 +41,11 @@ class Attempted:
 class Task:
     row: DeliveryRow
     claimed: DeliveryRow | None = None  # a claim the run made for it in a batch
+    #: (item, channel): one tuple, shared by the run's seen set and outcome dict.
+    key: tuple[str, str] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.row.item_id, self.row.channel))
 
 
 class Scheduler:
@@ -102,12 +107,10 @@ class Scheduler:
         could show what it received."""
         with self.lock:
             for task in tasks:
-                row = task.row
-                key = (row.item_id, row.channel)
-                if key in self.seen and not again:
+                if task.key in self.seen and not again:
                     continue
-                self.seen.add(key)
-                self.queues[row.channel].append(task)
+                self.seen.add(task.key)
+                self.queues[task.row.channel].append(task)
                 self.size += 1
             self.work_ready.notify_all()
 
@@ -186,7 +189,7 @@ class Scheduler:
                 with self.lock:
                     self.running[row.channel] -= 1
                     if attempted.outcome is not None:
-                        self.outcomes[(row.item_id, row.channel)] = attempted.outcome
+                        self.outcomes[task.key] = attempted.outcome
                     self.done += 1
                     done, size = self.done, self.size
                     # A slot under this channel's cap is free: a waiting worker may use it.
