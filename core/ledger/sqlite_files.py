@@ -21,18 +21,19 @@ class RememberFiles:
         found: dict[str, FileRecord] = {}
         with self._read() as db:
             for chunk in _chunked(list(paths)):
-                for path, digest, context, seen_ns, item_ids, stamps in db.execute(
-                    "SELECT path, digest, context, seen_ns, item_ids, stamps FROM files "
-                    f"WHERE path IN ({_marks(chunk)})",
+                for path, size, mtime, digest, context, seen, ids, attached in db.execute(
+                    "SELECT path, size, mtime_ns, digest, context, seen_ns, item_ids, "
+                    f"attachments FROM files WHERE path IN ({_marks(chunk)})",
                     chunk,
                 ):
+                    others = tuple(tuple(a) for a in json.loads(attached)) if attached else ()
                     found[path] = FileRecord(
                         path,
                         digest,
                         context,
-                        seen_ns,
-                        tuple(json.loads(item_ids)),
-                        tuple((p, size, mtime) for p, size, mtime in json.loads(stamps)),
+                        seen,
+                        tuple(ids.split(" ")),
+                        ((path, size, mtime), *others),
                     )
         return found
 
@@ -41,16 +42,18 @@ class RememberFiles:
             return
         with self._write() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO files (path, digest, context, seen_ns, item_ids, stamps) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, digest, context, seen_ns, "
+                "item_ids, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         r.path,
+                        r.stamps[0][1],
+                        r.stamps[0][2],
                         r.digest,
                         r.context,
                         r.seen_ns,
-                        json.dumps(r.item_ids, ensure_ascii=False),
-                        json.dumps(r.stamps, ensure_ascii=False),
+                        " ".join(r.item_ids),
+                        json.dumps(r.stamps[1:], ensure_ascii=False) if r.stamps[1:] else None,
                     )
                     for r in records
                 ],

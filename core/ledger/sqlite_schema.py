@@ -124,13 +124,17 @@ MIGRATIONS: tuple[str, ...] = (
     # 3: scale. Item files already taken in, so a daily run reads only what changed;
     # indexes so that small runs on a big ledger touch only the rows they need.
     """
+    -- item_ids: space-separated (an id has no spaces); attachments: JSON
+    -- [[path, size, mtime_ns], ...] or NULL, so most rows need no JSON parsing.
     CREATE TABLE files (
-        path     TEXT PRIMARY KEY,
-        digest   TEXT NOT NULL,
-        context  TEXT NOT NULL,
-        seen_ns  INTEGER NOT NULL,
-        item_ids TEXT NOT NULL,
-        stamps   TEXT NOT NULL
+        path        TEXT PRIMARY KEY,
+        size        INTEGER NOT NULL,
+        mtime_ns    INTEGER NOT NULL,
+        digest      TEXT NOT NULL,
+        context     TEXT NOT NULL,
+        seen_ns     INTEGER NOT NULL,
+        item_ids    TEXT NOT NULL,
+        attachments TEXT
     ) WITHOUT ROWID;
     DROP INDEX deliveries_by_state;
     CREATE INDEX deliveries_by_state ON deliveries (state, channel, next_attempt_at);

@@ -321,8 +321,7 @@ class ClaimWork:
                 # Its file, if still in the folder, is read again, so the run notes it.
                 # A scan of the files table, but withdrawals are rare.
                 db.execute(
-                    "DELETE FROM files WHERE EXISTS "
-                    "(SELECT 1 FROM json_each(files.item_ids) WHERE value = ?)",
+                    "DELETE FROM files WHERE instr(' ' || item_ids || ' ', ' ' || ? || ' ') > 0",
                     (item_id,),
                 )
             channels = [
