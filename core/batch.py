@@ -71,9 +71,6 @@ class FileBatch:
         self.files: dict[str, tuple[tuple[str, ...], tuple[Path, ...]]] = {}
         self._early: list[LoadedItem] = []
         owners: dict[str, list[str]] = {}
-        for path, record in skipped.items():
-            for item_id in record.item_ids:
-                owners.setdefault(item_id, []).append(path)
         for file in scan.changed:
             if file is None:  # stdin is read once, so it is read now, whole
                 loaded, problems = self._load([None])
@@ -85,6 +82,11 @@ class FileBatch:
                 ids, source = _ids_of(file), str(file)
             for item_id in dict.fromkeys(ids):
                 owners.setdefault(item_id, []).append(source)
+        # Skipped files count too, but only for ids a file read now also has.
+        for path, record in skipped.items():
+            for item_id in record.item_ids:
+                if item_id in owners:
+                    owners[item_id].append(path)
         self.refused = {i: where for i, where in owners.items() if len(where) > 1}
         for item_id, where in self.refused.items():
             result.problems.extend(shared_id_problem(item_id, where))

@@ -38,15 +38,21 @@ Stamp = tuple[str, int, int]
 
 def stamp(path: Path) -> Stamp | None:
     """(path, size, mtime_ns), or None when the file cannot be looked at."""
+    return _stamp(_key(path))
+
+
+def _stamp(key: str) -> Stamp | None:
     try:
-        st = path.stat()
+        st = os.stat(key)
     except OSError:
         return None
-    return (_key(path), st.st_size, st.st_mtime_ns)
+    return (key, st.st_size, st.st_mtime_ns)
 
 
-def _key(path: Path) -> str:
-    return os.path.abspath(path)
+def _key(path: Path | str, cwd: str | None = None) -> str:
+    """A file's key in the ledger: its absolute path ("items/x.md" from the office
+    and "/srv/items/x.md" from cron are one file)."""
+    return os.path.normpath(os.path.join(cwd or os.getcwd(), path))
 
 
 def _digest(data: bytes) -> str:
@@ -100,26 +106,26 @@ def scan(
 ) -> Scan:
     """Sort ``files`` (from :func:`gongkai.loader.expand`) into changed and skipped."""
     found = Scan(time.time_ns(), context)
-    # Keyed by absolute path: "items/x.md" from the office and "/srv/items/x.md" from
-    # cron are one file.
-    paths = [_key(f) for f in files if f is not None]
-    records = ledger.file_records(paths) if ledger is not None and not reread else {}
+    cwd = os.getcwd()
+    keys = {file: _key(file, cwd) for file in files if file is not None}
+    records = ledger.file_records(list(keys.values())) if ledger and not reread else {}
     for file in files:
-        record = records.get(_key(file)) if file is not None else None
+        key = keys[file] if file is not None else ""
+        record = records.get(key)
         if file is None or record is None or record.context != context:
             found.changed.append(file)
             continue
-        own = stamp(file)
+        own = _stamp(key)
         if own is None or own != record.stamps[0]:
             found.changed.append(file)
             continue
         found.stamps[file] = own
-        attachments = [stamp(Path(p)) for p, _, _ in record.stamps[1:]]
+        attachments = [_stamp(p) for p, _, _ in record.stamps[1:]]
         if attachments != list(record.stamps[1:]):
             found.changed.append(file)
             continue
         if _trusted(record):
-            found.skipped[_key(file)] = record
+            found.skipped[key] = record
             continue
         # Ambiguous: compare the bytes. Attachments are not hashed here; an ambiguous
         # attachment sends the file to the loader, which hashes them anyway.
@@ -132,7 +138,7 @@ def scan(
             found.changed.append(file)
             continue
         if _digest(data) == record.digest:
-            found.skipped[_key(file)] = record
+            found.skipped[key] = record
             found.confirmed.append(
                 FileRecord(
                     record.path,
