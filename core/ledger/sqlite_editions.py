@@ -116,6 +116,20 @@ class RecordEditions:
             )
             status = "new" if edition == 1 else "changed"
         result = IngestResult(rec.item_id, status, edition, edition)
+        if status == "new":
+            # The first edition: no delivery row can exist yet (rows are made only
+            # here), so each channel's plan is a plain insert, without a lookup.
+            check(rec.item_id, "*", None, Event.PLANNED, State.PENDING)
+            db.executemany(
+                "INSERT INTO deliveries (item_id, channel, state, edition, content_hash, "
+                "next_attempt_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)",
+                [
+                    (rec.item_id, channel, edition, rec.content_hash, not_before, ts(now))
+                    for channel in rec.channels
+                ],
+            )
+            result.plans = dict.fromkeys(rec.channels, "queued")
+            return result
         for channel in rec.channels:
             result.plans[channel] = self._plan(db, rec, channel, edition, not_before, now)
         return result
