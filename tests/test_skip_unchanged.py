@@ -236,3 +236,22 @@ def test_the_config_files_location_does_not_make_every_file_read(tmp_path, folde
     with Publisher.from_config(tmp_path / "b.toml") as second:
         result = second.publish_paths([folder])
     assert (result.files_read, result.files_skipped) == (0, 5)
+
+
+def test_a_big_publish_lists_only_what_needs_someone(tmp_path):
+    from clihelp import as_json, run, write_config
+
+    items = tmp_path / "items"
+    items.mkdir()
+    for n in range(205):
+        write(items, f"jt-big-{n:03d}", body=f"第{n}号。")
+    bad = write(items, "jt-big-bad", extra='channels = { add = ["no_such_channel"] }\n')
+    config = write_config(tmp_path)
+    human = run("publish", str(items), config=config)
+    assert human.returncode == 2
+    assert "jt-big-000" not in human.stdout  # 205 deliveries are summed up, not listed
+    assert "205 delivered" in human.stdout and "not listed" in human.stdout
+    assert str(bad) in human.stderr
+    report = as_json(run("publish", str(items), "--json", "--reread", config=config))
+    assert len(report["outcomes"]) >= 205  # --json lists every pair
+    assert report["files_read"] == 206
