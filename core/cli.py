@@ -44,7 +44,7 @@ from .errors import (
 from .ledger import NEEDS_ATTENTION, DeliveryRow
 from .log import configure, scrub
 from .publisher import ItemHistory, Publisher
-from .results import shown_state
+from .results import RunResult, shown_state
 
 
 class _Bar:
@@ -98,9 +98,19 @@ def cmd_publish(args: argparse.Namespace) -> int:
             result = publisher.publish_paths(args.paths, progress=_Bar(), reread=args.reread)
         else:
             result = publisher.publish(progress=_Bar())
+    emit_run(args, result, "" if args.json else _publish_text(args, result))
+    if result.problems:
+        print(problems_text(result.problems), file=sys.stderr)
+    if result.halted:
+        print(f"error: {scrub(result.halted)}", file=sys.stderr)
+    return result.exit_code
+
+
+def _publish_text(args: argparse.Namespace, result: RunResult) -> str:
+    """The publish report for people (``--json`` writes the data instead)."""
     shown = [o for o in result.outcomes if o.status != "not-enabled" or args.verbose]
     hidden = 0
-    if len(shown) > TABLE_ROWS and not args.verbose and not args.json:
+    if len(shown) > TABLE_ROWS and not args.verbose:
         # Thousands of "delivered" lines hide the few that need someone: list those.
         kept = [o for o in shown if o.status not in _DONE_WORDS]
         hidden, shown = len(shown) - len(kept), kept
@@ -142,12 +152,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         )
     if result.halted:
         text += f"\nthe run stopped early: {result.halted}"
-    emit_run(args, result, text.strip())
-    if result.problems:
-        print(problems_text(result.problems), file=sys.stderr)
-    if result.halted:
-        print(f"error: {scrub(result.halted)}", file=sys.stderr)
-    return result.exit_code
+    return text.strip()
 
 
 def _row_data(r: DeliveryRow, now: datetime) -> dict[str, Any]:

@@ -396,20 +396,29 @@ def load_paths(
 
 def _read(path: Path, read: Callable[[Path], bytes]) -> tuple[str, ItemProblem | None]:
     source = str(path)
-    if not path.exists():
-        return "", ItemProblem(source, "", "no such file", "check the path")
-    if path.suffix.lower() not in ITEM_SUFFIXES or not path.is_file():
-        return "", ItemProblem(source, "", "not an item file", "use a .md or .json file")
+    not_item = ItemProblem(source, "", "not an item file", "use a .md or .json file")
+    if path.suffix.lower() not in ITEM_SUFFIXES:
+        return "", not_item if path.exists() else _missing(source)
     try:
+        # Read straight away rather than look first: a look is a system call, and on
+        # a network share or under load each costs more than the read.
         # Universal newlines, as read_text gives: a CRLF file hashes like before.
         text = read(path).decode("utf-8")
         return text.replace("\r\n", "\n").replace("\r", "\n"), None
+    except FileNotFoundError:
+        return "", _missing(source)
+    except IsADirectoryError:
+        return "", not_item
     except UnicodeDecodeError:
         return "", ItemProblem(source, "", "not UTF-8 text", "save the file as UTF-8")
     except OSError as exc:
         return "", ItemProblem(
             source, "", f"cannot be read ({exc.strerror})", "check the file's permissions"
         )
+
+
+def _missing(source: str) -> ItemProblem:
+    return ItemProblem(source, "", "no such file", "check the path")
 
 
 def shared_id_problem(item_id: str, where: Sequence[str]) -> list[ItemProblem]:
