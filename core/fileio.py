@@ -2,45 +2,52 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-import tempfile
-import threading
+from contextlib import suppress
 from pathlib import Path
 
-_UMASK_LOCK = threading.Lock()
+# A temporary name only has to be unique among the writers of one folder: the process
+# id tells processes apart, the counter (one next() is atomic) this process's writes,
+# and the random part two hosts writing to one network share. It costs a fraction of
+# tempfile.mkstemp's random names.
+_PROCESS = os.urandom(3).hex()
+_NUMBERS = itertools.count()
+# O_BINARY: no newline translation on Windows (0 elsewhere).
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
-def _umask() -> int:
-    # Linux shows the umask in /proc without changing it. Elsewhere the only way to
-    # read it is to set it and put it straight back; the lock keeps two of gongkai's
-    # writers from interleaving that and leaving the umask at 0.
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    with _UMASK_LOCK:
-        mask = os.umask(0)
-        os.umask(mask)
-    return mask
+def _create(folder: str, name: str) -> tuple[str, int]:
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name}.{_PROCESS}{os.getpid()}-{next(_NUMBERS)}.tmp")
+        with suppress(FileExistsError):  # left by a crashed process of the same pid
+            # Mode 0o666 less the umask, the mode any new file gets here, so a web
+            # server or a colleague can read what was published (mkstemp's are 0600).
+            return tmp, os.open(tmp, _CREATE, 0o666)
+    raise FileExistsError(f"{folder}: no free temporary name for {name}")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path | str, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over
-    ``path``. The rename is atomic on POSIX and Windows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    ``path``. The rename is atomic on POSIX and Windows. Missing parent folders are
+    made."""
+    folder, name = os.path.split(os.fspath(path))
     try:
-        # mkstemp makes the file private (0600); published records are read by a web
-        # server or a colleague, so give them the mode any new file gets here.
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        tmp, fd = _create(folder, name)
+    except FileNotFoundError:
+        # Made only when missing: a write into an existing folder costs no mkdir.
+        os.makedirs(folder, exist_ok=True)
+        tmp, fd = _create(folder, name)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with suppress(OSError):
+            os.unlink(tmp)
         raise
