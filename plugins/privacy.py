@@ -2,11 +2,22 @@
 
 One policy applies to every channel of a deployment (``[privacy]`` in config.toml):
 two channels masking the same number differently would let the pieces be joined.
+Masking runs in the prepare hook, before the content hash, so the ledger's stored
+edition, the archive and every channel receive only the masked text.
 
-* ID numbers (居民身份证号码) are masked only when the GB 11643-1999 check character is
-  right, so order numbers and amounts of 18 digits stay as they are.
-* Mainland mobile numbers (1[3-9] and 9 more digits) are masked like 138****1234.
-* Bank card numbers (16–19 digits) are masked when the Luhn check passes.
+Every text an item carries is masked: the title, the body (Markdown tables included),
+the publisher, 文号, area, contact, keywords and the attachments' titles. Only the
+identifiers gongkai itself makes or checks are left alone (the item id, catalogue key,
+related ids and the 索引号, whose 18-character org code could pass an ID check).
+
+* ID numbers (居民身份证号码): 18 characters with the right GB 11643-1999 check
+  character, and 15-digit legacy numbers whose birth date is a real date. Order
+  numbers and amounts of the same length stay as they are.
+* Mainland mobile numbers (1[3-9] and 9 more digits), also written 138 0013 8000 or
+  138-0013-8000: masked like 138****8000, separators kept.
+* Bank card numbers (16–19 digits) when the Luhn check passes.
+* Full-width digits (１３８…) are numbers too: a form filled in with a Chinese input
+  method has them.
 
 Numbers listed in ``keep_numbers`` (an office's public hotline) are left alone.
 """
@@ -14,6 +25,7 @@ Numbers listed in ``keep_numbers`` (an office's public hotline) are left alone.
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from gongkai.item import Item
 from gongkai.plugins.hookspecs import hookimpl
@@ -21,21 +33,52 @@ from gongkai.plugins.hookspecs import hookimpl
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 
-_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-_CARD = re.compile(r"(?<!\d)\d{16,19}(?!\d)")
+#: Full-width digits count as digits; matching maps them to ASCII to check them.
+_D = "[0-9\uff10-\uff19]"
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９ｘＸ", "0123456789xX")
+#: Not part of a longer code or a decimal amount: no digit, Latin letter or full-width
+#: digit either side, and no decimal point joining it to more digits (13800013800.00元).
+_EDGE_BEFORE = r"(?<![0-9A-Za-z\uff10-\uff19])(?<![0-9\uff10-\uff19][.．])"
+_EDGE_AFTER = r"(?![0-9A-Za-z\uff10-\uff19]|[.．][0-9\uff10-\uff19])"
+
+_ID = re.compile(f"{_EDGE_BEFORE}{_D}{{17}}(?:{_D}|[XxＸｘ]){_EDGE_AFTER}")
+_LEGACY_ID = re.compile(f"{_EDGE_BEFORE}{_D}{{15}}{_EDGE_AFTER}")
+_CARD = re.compile(f"{_EDGE_BEFORE}{_D}{{16,19}}{_EDGE_AFTER}")
+#: 3-4-4 with at most one space or hyphen between the groups, or 11 digits together.
+_SEP = "[ \\-\u00a0\u3000]?"
+_MOBILE = re.compile(
+    f"{_EDGE_BEFORE}[1１][3-9３-９]{_D}{_SEP}{_D}{{4}}{_SEP}{_D}{{4}}{_EDGE_AFTER}"
+)
+
+
+def _ascii(text: str) -> str:
+    return text.translate(_FULL_WIDTH)
 
 
 def id_number_valid(number: str) -> bool:
     """True if ``number`` is 17 digits plus the right GB 11643-1999 check character."""
+    number = _ascii(number)
     if len(number) != 18 or not number[:17].isdigit():
         return False
     total = sum(int(d) * w for d, w in zip(number[:17], ID_WEIGHTS, strict=True))
     return ID_CHECK[total % 11] == number[17].upper()
 
 
+def legacy_id_valid(number: str) -> bool:
+    """True if ``number`` is a 15-digit ID number of before 1999: a region code that
+    does not start with 0, then a real birth date (YYMMDD, 19YY)."""
+    number = _ascii(number)
+    if len(number) != 15 or not number.isdigit() or number[0] == "0":
+        return False
+    try:
+        date(1900 + int(number[6:8]), int(number[8:10]), int(number[10:12]))
+    except ValueError:
+        return False
+    return True
+
+
 def luhn_valid(number: str) -> bool:
-    digits = [int(d) for d in reversed(number)]
+    digits = [int(d) for d in reversed(_ascii(number))]
     total = sum(digits[0::2]) + sum(sum(divmod(2 * d, 10)) for d in digits[1::2])
     return total % 10 == 0
 
@@ -50,28 +93,51 @@ def mask(value: str, keep: tuple[int, int]) -> str:
     return value[:head] + "*" * (len(value) - head - tail) + value[len(value) - tail :]
 
 
+def _mask_spaced(text: str, keep: tuple[int, int]) -> str:
+    """Like :func:`mask`, counting only the digits and check character: separators
+    inside the number (138 0013 8000) stay where they are."""
+    positions = [i for i, c in enumerate(text) if not c.isspace() and c not in "-\u00a0"]
+    hidden = mask("x" * len(positions), keep)
+    chars = list(text)
+    for index, shown in zip(positions, hidden, strict=True):
+        if shown == "*":
+            chars[index] = "*"
+    return "".join(chars)
+
+
 def mask_text(text: str, policy) -> str:
-    keep = set(policy.keep_numbers)
+    keep = {_ascii(n) for n in policy.keep_numbers}
 
-    def ids(match: re.Match) -> str:
-        number = match.group(0)
-        if number in keep or not id_number_valid(number):
-            return number
-        return mask(number, policy.id_keep)
+    def checked(valid, keep_policy):
+        def replace(match: re.Match) -> str:
+            number = match.group(0)
+            digits = _ascii(re.sub(r"[\s\-]", "", number))
+            if digits in keep or not valid(digits):
+                return number
+            return _mask_spaced(number, keep_policy)
 
-    def cards(match: re.Match) -> str:
-        number = match.group(0)
-        if number in keep or not luhn_valid(number):
-            return number
-        return mask(number, policy.bank_card_keep)
+        return replace
 
-    def mobiles(match: re.Match) -> str:
-        number = match.group(0)
-        return number if number in keep else mask(number, policy.phone_keep)
+    text = _ID.sub(checked(id_number_valid, policy.id_keep), text)
+    text = _CARD.sub(checked(luhn_valid, policy.bank_card_keep), text)
+    text = _LEGACY_ID.sub(checked(legacy_id_valid, policy.id_keep), text)
+    return _MOBILE.sub(checked(lambda digits: True, policy.phone_keep), text)
 
-    text = _ID.sub(ids, text)
-    text = _CARD.sub(cards, text)
-    return _MOBILE.sub(mobiles, text)
+
+#: Fields gongkai makes or checks itself; masking them would break what they identify.
+_IDENTIFIERS = frozenset({"id", "catalog", "related", "index_number", "channels"})
+
+
+def _masked(value, policy):
+    """``value`` (a field's data) with every string in it masked."""
+    if isinstance(value, str):
+        return mask_text(value, policy)
+    if isinstance(value, list | tuple):
+        return type(value)(_masked(v, policy) for v in value)
+    if isinstance(value, dict):
+        # An attachment's path and sha256 identify a file; they are not published text.
+        return {k: v if k in ("path", "sha256") else _masked(v, policy) for k, v in value.items()}
+    return value
 
 
 @hookimpl
@@ -79,9 +145,15 @@ def gongkai_prepare_item(item: Item, settings) -> Item | None:
     policy = settings.privacy
     if not policy.enabled:
         return None
+    data = item.model_dump()
     changes = {}
-    for field in ("title", "body"):
-        masked = mask_text(getattr(item, field), policy)
-        if masked != getattr(item, field):
-            changes[field] = masked
-    return item.model_copy(update=changes) if changes else None
+    for name, value in data.items():
+        if name in _IDENTIFIERS:
+            continue
+        masked = _masked(value, policy)
+        if masked != value:
+            changes[name] = masked
+    if not changes:
+        return None
+    # Validated again by core (a masked value must still be a valid field).
+    return Item.model_validate({**data, **changes})

@@ -1,0 +1,121 @@
+"""Property tests of masking (issue 8): generated personal numbers, written the ways
+people write them, in every text field of an item, never survive; lookalikes do."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gongkai.config import PrivacySettings
+from gongkai.item import Item
+from gongkai.plugins.privacy import ID_CHECK, ID_WEIGHTS, gongkai_prepare_item, mask_text
+
+POLICY = PrivacySettings()
+FULL = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+
+@st.composite
+def id_numbers(draw):
+    region = draw(st.sampled_from(["510121", "110105", "440524", "510104"]))
+    born = draw(st.dates(date(1930, 1, 1), date(2020, 12, 31)))
+    serial = draw(st.integers(0, 999))
+    body = f"{region}{born:%Y%m%d}{serial:03d}"
+    total = sum(int(d) * w for d, w in zip(body, ID_WEIGHTS, strict=True))
+    return body + ID_CHECK[total % 11]
+
+
+@st.composite
+def legacy_ids(draw):
+    region = draw(st.sampled_from(["510121", "110105", "440524"]))
+    born = draw(st.dates(date(1900, 1, 1), date(1999, 12, 31)))
+    return f"{region}{born:%y%m%d}{draw(st.integers(0, 999)):03d}"
+
+
+@st.composite
+def mobiles(draw):
+    return f"1{draw(st.sampled_from('3456789'))}{draw(st.integers(0, 10**9 - 1)):09d}"
+
+
+@st.composite
+def cards(draw):
+    length = draw(st.integers(16, 19))
+    body = "62" + "".join(str(draw(st.integers(0, 9))) for _ in range(length - 3))
+    digits = [int(d) for d in reversed(body)]
+    # The check digit that makes the Luhn sum a multiple of 10.
+    total = sum(sum(divmod(2 * d, 10)) for d in digits[0::2]) + sum(digits[1::2])
+    return body + str((10 - total % 10) % 10)
+
+
+def written(number: str, style: str) -> str:
+    """The number as a person or a form might write it."""
+    if style == "full-width":
+        return number.translate(FULL)
+    if style == "spaced" and len(number) == 11:
+        return f"{number[:3]} {number[3:7]} {number[7:]}"
+    if style == "hyphens" and len(number) == 11:
+        return f"{number[:3]}-{number[3:7]}-{number[7:]}"
+    return number
+
+
+chinese = st.text(alphabet="金堂县赵镇街道十里社区户主补助资金元公示名单，。：", max_size=12)
+numbers = st.one_of(id_numbers(), legacy_ids(), mobiles(), cards())
+styles = st.sampled_from(["plain", "full-width", "spaced", "hyphens"])
+
+
+def digits_of(text: str) -> str:
+    return re.sub(
+        r"[\s\-]", "", text.translate(str.maketrans("０１２３４５６７８９Ｘ", "0123456789X"))
+    )
+
+
+@given(before=chinese, number=numbers, style=styles, after=chinese)
+def test_no_generated_number_survives_in_text(before, number, style, after):
+    masked = mask_text(f"{before}{written(number, style)}{after}", POLICY)
+    assert number not in digits_of(masked)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=60)
+@given(
+    number=numbers,
+    style=styles,
+    field=st.sampled_from(["title", "body", "contact", "area", "keywords", "publisher"]),
+)
+def test_no_generated_number_survives_in_any_field(number, style, field):
+    text = f"联系人张三{written(number, style)}"
+    data = {
+        "id": "jt-prop",
+        "catalog": "housing.policy",
+        "title": "公共租赁住房名单公示",
+        "body": "| 户主 | 证件号 |\n|---|---|\n| 张三 | 见下 |\n",
+        "publisher": "金堂县房产管理局",
+        "formed_on": date(2026, 11, 20),
+    }
+    data[field] = [text] if field == "keywords" else (data.get(field, "") + text)
+
+    class Settings:
+        privacy = POLICY
+
+    prepared = gongkai_prepare_item(Item(**data), Settings())
+    assert prepared is not None
+    assert number not in digits_of(prepared.model_dump_json())
+
+
+@given(
+    text=st.sampled_from(
+        [
+            "金府发〔2026〕12号",
+            "2026年11月20日至2026年11月27日",
+            "补助资金合计360000.00元",
+            "订单号440524188001010015",  # 18 digits, wrong check character
+            "面积128.5平方米，共12户",
+            "咨询电话028-84936677",
+            "合同编号2026112012345678",  # 16 digits, Luhn fails
+            "金额13800138000.50元",
+        ]
+    )
+)
+def test_lookalikes_are_left_alone(text):
+    assert mask_text(text, POLICY) == text
