@@ -124,7 +124,9 @@ class Intake:
                 except ValidationError as exc:
                     return None, problems_from_validation(source, exc, item.id)
         problems = self.catalogue.problems(item, source) + self._intake_problems(item, source)
-        for found in self.pm.hook.gongkai_validate_item(item=item, entry=entry, source=source):
+        for found in self.pm.hook.gongkai_validate_item(
+            item=item, entry=entry, source=source, settings=self.settings
+        ):
             problems.extend(found or [])
         return (None if problems else item), problems
 

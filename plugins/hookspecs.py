@@ -52,11 +52,15 @@ def gongkai_prepare_item(item: Item, settings: Settings) -> Item | None:
 
 
 @hookspec
-def gongkai_validate_item(item: Item, entry: Entry | None, source: str) -> list[ItemProblem]:
+def gongkai_validate_item(
+    item: Item, entry: Entry | None, source: str, settings: Settings
+) -> list[ItemProblem]:
     """Return the problems found with a prepared item (an empty list if none).
 
     ``entry`` is its catalogue entry (None if the catalogue lacks it); ``source`` is the
-    file path for messages. Any problem stops the item; the rest of the batch goes on.
+    file path for messages; ``settings`` the deployment's settings (an implementation
+    may leave out any argument it does not use). Any problem stops the item; the rest
+    of the batch goes on.
 
     Example::
 

@@ -26,6 +26,7 @@ ENTRY_POINT_GROUP = "gongkai"
 DISABLED_ENV = "GONGKAI_DISABLED_PLUGINS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "gongkai.plugins.privacy",
+    "gongkai.plugins.safety",
     "gongkai.channels.archive",
     "gongkai.channels.webhook",
 )

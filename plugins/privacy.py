@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from gongkai.errors import ItemProblem
 from gongkai.item import Item
 from gongkai.plugins.hookspecs import hookimpl
 
@@ -157,3 +158,27 @@ def gongkai_prepare_item(item: Item, settings) -> Item | None:
         return None
     # Validated again by core (a masked value must still be a valid field).
     return Item.model_validate({**data, **changes})
+
+
+@hookimpl
+def gongkai_validate_item(item: Item, source: str, settings) -> list:
+    """A guard behind the mask: a personal number still in the prepared item (a later
+    plugin added it, or masking has a bug) stops the item instead of going out."""
+    policy = settings.privacy
+    if not policy.enabled:
+        return []
+    problems = []
+    for name, value in item.model_dump(include=set(Item.model_fields) - _IDENTIFIERS).items():
+        if _masked(value, policy) != value:
+            problems.append(
+                ItemProblem(
+                    source,
+                    name,
+                    "an unmasked personal number (ID, mobile or bank card) is still in it "
+                    "after masking",
+                    "mask it in the file; if the privacy plugin is enabled, report it as a "
+                    "masking bug",
+                    item.id,
+                )
+            )
+    return problems

@@ -119,3 +119,57 @@ def test_no_generated_number_survives_in_any_field(number, style, field):
 )
 def test_lookalikes_are_left_alone(text):
     assert mask_text(text, POLICY) == text
+
+
+# --- pre-publication checks -------------------------------------------------------------
+
+
+def _problems(make_publisher, item):
+    """The problems intake finds in ``item``, with an index number given."""
+    publisher = make_publisher()
+    return publisher.intake().prepare(item, "jt-check.md", {"jt-check": "X/2026-00001"})[1]
+
+
+def test_markup_in_a_one_line_field_is_refused(make_publisher, item_factory):
+    problems = _problems(
+        make_publisher,
+        item_factory(id="jt-check", title="公告<script>alert(1)</script>", area="赵镇<b>街道</b>"),
+    )
+    assert {p.field for p in problems} == {"title", "area"}
+    assert all("plain text" in p.problem for p in problems)
+
+
+def test_publish_at_before_formed_on_is_refused(make_publisher, item_factory):
+    from datetime import datetime
+
+    from gongkai.item import CST
+
+    item = item_factory(id="jt-check", publish_at=datetime(2026, 11, 1, 9, tzinfo=CST))
+    [problem] = _problems(make_publisher, item)
+    assert problem.field == "publish_at" and "before formed_on" in problem.problem
+
+
+def test_a_number_a_later_plugin_adds_is_caught_by_the_guard(make_publisher, item_factory, script):
+    from gongkai.plugins.hookspecs import hookimpl
+    from support.fakes import recording_plugin
+
+    class Careless:
+        @hookimpl(trylast=True)  # runs after privacy has masked
+        def gongkai_prepare_item(self, item, settings):
+            return item.model_copy(update={"contact": "联系人手机13981234567"})
+
+    publisher = make_publisher(plugins=[recording_plugin(script), Careless()])
+    item = item_factory(id="jt-check")
+    _, problems = publisher.intake().prepare(item, "jt-check.md", {"jt-check": "X/2026-00001"})
+    assert [p.field for p in problems] == ["contact"]
+    assert "unmasked personal number" in problems[0].problem
+
+
+def test_a_kept_public_number_is_not_flagged(item_factory):
+    from gongkai.plugins.privacy import gongkai_validate_item
+
+    class Settings:
+        privacy = PrivacySettings(keep_numbers=("13800001111",))
+
+    item = item_factory(id="jt-check", contact="服务热线13800001111")
+    assert gongkai_validate_item(item=item, source="x.md", settings=Settings()) == []
