@@ -102,6 +102,19 @@ class PrivacySettings(_Frozen):
     phone_keep: Keep = (3, 4)
     bank_card_keep: Keep = (6, 4)
     keep_numbers: tuple[str, ...] = ()
+    #: Table columns whose header names a person: their cells are masked to 张* / 欧阳**.
+    name_columns: tuple[str, ...] = (
+        "姓名",
+        "户主",
+        "户主姓名",
+        "申请人",
+        "申请人姓名",
+        "监护人",
+        "补助对象",
+        "被征收人",
+    )
+    #: Catalogue entries whose lists must show full names by law: names stay whole there.
+    full_names_for: tuple[str, ...] = ()
 
     @field_validator("id_keep", "phone_keep", "bank_card_keep")
     @classmethod

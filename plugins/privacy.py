@@ -125,6 +125,104 @@ def mask_text(text: str, policy) -> str:
     return _MOBILE.sub(checked(lambda digits: True, policy.phone_keep), text)
 
 
+#: Two-character surnames: 欧阳娜娜 is masked 欧阳**, not 欧***.
+_COMPOUND_SURNAMES = frozenset(
+    [
+        "欧阳",
+        "司马",
+        "诸葛",
+        "上官",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "长孙",
+        "宇文",
+        "司徒",
+        "夏侯",
+        "令狐",
+        "端木",
+        "南宫",
+        "西门",
+        "独孤",
+        "百里",
+        "呼延",
+        "轩辕",
+        "拓跋",
+        "万俟",
+        "闻人",
+        "申屠",
+        "澹台",
+        "太史",
+        "钟离",
+        "宗政",
+        "濮阳",
+    ]
+)
+
+
+def mask_name(name: str) -> str:
+    """张三 → 张*, 欧阳娜娜 → 欧阳**: the surname stays, the given name is starred."""
+    name = name.strip()
+    if len(name) < 2:
+        return name
+    surname = 2 if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else 1
+    return name[:surname] + "*" * (len(name) - surname)
+
+
+def _cells(line: str) -> list[str] | None:
+    """The cells of a Markdown pipe-table row, or None if ``line`` is not one."""
+    text = line.strip()
+    if not text.startswith("|"):
+        return None
+    # Split on pipes that are not escaped (\|); the outer pipes give empty ends.
+    parts = re.split(r"(?<!\\)\|", text)
+    return parts[1:-1] if text.endswith("|") else parts[1:]
+
+
+def _is_rule(cells: list[str]) -> bool:
+    """Whether a row is a table's |---|:---:| separator."""
+    return all(re.fullmatch(r"\s*:?-+:?\s*", c) for c in cells)
+
+
+def mask_table_names(text: str, columns: frozenset[str]) -> str:
+    """Mask the cells of name columns in the Markdown tables of ``text``. A table is a
+    header row, a |---| separator row, then rows until a line that is not a row."""
+    lines = text.split("\n")
+    masked_columns: set[int] = set()
+    in_table = False
+    for index, line in enumerate(lines):
+        cells = _cells(line)
+        if cells is None:
+            in_table = False
+            continue
+        following = _cells(lines[index + 1]) if index + 1 < len(lines) else None
+        if (
+            not in_table
+            and following
+            and all(re.fullmatch(r"\s*:?-{1,}:?\s*", c) for c in following)
+        ):
+            masked_columns = {n for n, c in enumerate(cells) if c.strip() in columns}
+            in_table = True
+            continue
+        if (
+            not in_table
+            or not masked_columns
+            or all(re.fullmatch(r"\s*:?-+:?\s*", c) for c in cells)
+        ):
+            continue
+        for n in masked_columns:
+            if n < len(cells) and cells[n].strip():
+                lead = cells[n][: len(cells[n]) - len(cells[n].lstrip())]
+                trail = cells[n][len(cells[n].rstrip()) :]
+                cells[n] = lead + mask_name(cells[n].strip()) + trail
+        indent = line[: len(line) - len(line.lstrip())]
+        closed = line.rstrip().endswith("|")
+        lines[index] = indent + "|" + "|".join(cells) + ("|" if closed else "")
+    return "\n".join(lines)
+
+
 #: Fields gongkai makes or checks itself; masking them would break what they identify.
 _IDENTIFIERS = frozenset({"id", "catalog", "related", "index_number", "channels"})
 
@@ -148,6 +246,10 @@ def gongkai_prepare_item(item: Item, settings) -> Item | None:
         return None
     data = item.model_dump()
     changes = {}
+    if item.catalog not in policy.full_names_for:
+        body = mask_table_names(item.body, frozenset(policy.name_columns))
+        if body != item.body:
+            data["body"] = changes["body"] = body
     for name, value in data.items():
         if name in _IDENTIFIERS:
             continue

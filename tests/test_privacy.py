@@ -65,3 +65,46 @@ def test_mask_never_shows_more_digits_than_the_policy_keeps(keep):
     shown = sum(c != "*" for c in mask(number, keep))
     head, tail = (max(0, n) for n in keep)
     assert shown <= min(head + tail, len(number)) and shown < len(number)
+
+
+NAME_LIST = """五凤镇2026年度农村危房改造补助农户名单如下：
+
+| 序号 | 户主 | 村（社区） | 补助金额（元） |
+|---:|---|---|---:|
+| 1 | 张三 | 白果村 | 12000 |
+| 2 | 欧阳娜娜 | 白果村 | 8000 |
+
+联系人：李四，电话028-84936677。"""
+
+
+def test_names_in_person_columns_are_masked_by_surname():
+    from gongkai.plugins.privacy import mask_table_names
+
+    masked = mask_table_names(NAME_LIST, frozenset(PrivacySettings().name_columns))
+    assert "| 张* |" in masked and "| 欧阳** |" in masked
+    assert "白果村" in masked and "12000" in masked  # other columns untouched
+    assert "联系人：李四" in masked  # prose is not a table
+
+
+@pytest.mark.parametrize(
+    ("name", "masked"), [("张三", "张*"), ("王小明", "王**"), ("诸葛亮", "诸葛*"), ("欧阳", "欧*")]
+)
+def test_mask_name_keeps_the_surname(name, masked):
+    from gongkai.plugins.privacy import mask_name
+
+    assert mask_name(name) == masked
+
+
+def test_entries_that_must_show_full_names_keep_them(item_factory):
+    from gongkai.plugins.privacy import gongkai_prepare_item
+
+    item = item_factory(id="jt-names", body=NAME_LIST)
+
+    class Masking:
+        privacy = PrivacySettings()
+
+    class FullNames:
+        privacy = PrivacySettings(full_names_for=(item.catalog,))
+
+    assert "| 张* |" in gongkai_prepare_item(item, Masking()).body
+    assert gongkai_prepare_item(item, FullNames()) is None  # nothing to change
