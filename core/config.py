@@ -90,7 +90,7 @@ class CalendarSettings(_Frozen):
 Keep = tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
 #: The shortest number each policy masks: kept digits must be fewer, or the "masked"
 #: number would show in full.
-_SHORTEST = {"id_keep": 15, "phone_keep": 11, "bank_card_keep": 16}
+_SHORTEST = {"id_keep": 15, "phone_keep": 11, "bank_card_keep": 16, "landline_keep": 10}
 
 
 class PrivacySettings(_Frozen):
@@ -102,6 +102,10 @@ class PrivacySettings(_Frozen):
     phone_keep: Keep = (3, 4)
     bank_card_keep: Keep = (6, 4)
     keep_numbers: tuple[str, ...] = ()
+    #: Landlines (028-84936677) are masked too. Off by default: most landlines in a
+    #: notice are an office's public numbers; list those in keep_numbers when on.
+    mask_landlines: bool = False
+    landline_keep: Keep = (4, 2)
     #: Table columns whose header names a person: their cells are masked to 张* / 欧阳**.
     name_columns: tuple[str, ...] = (
         "姓名",
@@ -116,7 +120,7 @@ class PrivacySettings(_Frozen):
     #: Catalogue entries whose lists must show full names by law: names stay whole there.
     full_names_for: tuple[str, ...] = ()
 
-    @field_validator("id_keep", "phone_keep", "bank_card_keep")
+    @field_validator("id_keep", "phone_keep", "bank_card_keep", "landline_keep")
     @classmethod
     def _hides_something(cls, value: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
         shortest = _SHORTEST[info.field_name]

@@ -16,6 +16,8 @@ related ids and the 索引号, whose 18-character org code could pass an ID chec
 * Mainland mobile numbers (1[3-9] and 9 more digits), also written 138 0013 8000 or
   138-0013-8000: masked like 138****8000, separators kept.
 * Bank card numbers (16–19 digits) when the Luhn check passes.
+* Landlines (028-84936677) only with ``mask_landlines = true``: most landlines in a
+  notice are an office's public numbers.
 * Full-width digits (１３８…) are numbers too: a form filled in with a Chinese input
   method has them.
 
@@ -50,6 +52,10 @@ _SEP = "[ \\-\u00a0\u3000]?"
 _MOBILE = re.compile(
     f"{_EDGE_BEFORE}[1１][3-9３-９]{_D}{_SEP}{_D}{{4}}{_SEP}{_D}{{4}}{_EDGE_AFTER}"
 )
+
+
+#: A landline: area code 0 + 2 or 3 digits, an optional hyphen or space, 7 or 8 digits.
+_LANDLINE = re.compile(f"{_EDGE_BEFORE}[0０]{_D}{{2,3}}{_SEP}{_D}{{7,8}}{_EDGE_AFTER}")
 
 
 def _ascii(text: str) -> str:
@@ -107,7 +113,8 @@ def _mask_spaced(text: str, keep: tuple[int, int]) -> str:
 
 
 def mask_text(text: str, policy) -> str:
-    keep = {_ascii(n) for n in policy.keep_numbers}
+    # Listed as written ("028-84930000"), compared as digits.
+    keep = {_ascii(re.sub(r"[\s\-]", "", n)) for n in policy.keep_numbers}
 
     def checked(valid, keep_policy):
         def replace(match: re.Match) -> str:
@@ -122,7 +129,10 @@ def mask_text(text: str, policy) -> str:
     text = _ID.sub(checked(id_number_valid, policy.id_keep), text)
     text = _CARD.sub(checked(luhn_valid, policy.bank_card_keep), text)
     text = _LEGACY_ID.sub(checked(legacy_id_valid, policy.id_keep), text)
-    return _MOBILE.sub(checked(lambda digits: True, policy.phone_keep), text)
+    text = _MOBILE.sub(checked(lambda digits: True, policy.phone_keep), text)
+    if getattr(policy, "mask_landlines", False):
+        text = _LANDLINE.sub(checked(lambda digits: True, policy.landline_keep), text)
+    return text
 
 
 #: Two-character surnames: 欧阳娜娜 is masked 欧阳**, not 欧***.

@@ -108,3 +108,19 @@ def test_entries_that_must_show_full_names_keep_them(item_factory):
 
     assert "| 张* |" in gongkai_prepare_item(item, Masking()).body
     assert gongkai_prepare_item(item, FullNames()) is None  # nothing to change
+
+
+def test_landlines_are_masked_only_where_configured():
+    text = "咨询电话028-84936677，监督电话0571 8765432，热线028-84930000"
+    assert mask_text(text, PrivacySettings()) == text
+    policy = PrivacySettings(mask_landlines=True, keep_numbers=("028-84930000",))
+    masked = mask_text(text, policy)
+    assert "028-8*****77" in masked and "0571 *****32" in masked
+    assert "028-84930000" in masked  # a listed public number stays
+
+
+def test_a_landline_policy_that_would_mask_nothing_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        PrivacySettings(landline_keep=(6, 6))
