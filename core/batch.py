@@ -88,6 +88,8 @@ class FileBatch:
                 if item_id in owners:
                     owners[item_id].append(path)
         self.refused = {i: where for i, where in owners.items() if len(where) > 1}
+        #: Every id the batch's files hold (an interpretation may name any of them).
+        self.ids = frozenset(owners)
         for item_id, where in self.refused.items():
             result.problems.extend(shared_id_problem(item_id, where))
 

@@ -71,6 +71,9 @@ class Intake:
         #: a run over 100,000 items does not hold them all (a later need reads the
         #: ledger).
         self._uses: dict[tuple[str, int], int] = {}
+        #: Ids taken in together in this run: a release named by an interpretation may
+        #: be among them rather than in the ledger yet.
+        self.batch_ids: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
     def _recording(self) -> Ledger:
@@ -158,6 +161,8 @@ class Intake:
                     item.id,
                 )
             )
+        if item.kind != "release" and item.related:
+            found += self._unknown_releases(item, source)
         for kind in ("add", "skip"):
             for name in getattr(item.channels, kind):
                 if name not in self.known_channels:
@@ -173,9 +178,28 @@ class Intake:
                     )
         return found
 
+    def _unknown_releases(self, item: Item, source: str) -> list[ItemProblem]:
+        """An interpretation or response names releases that exist: in this run's batch
+        or in the ledger. A link to nothing would be a dead link on every channel."""
+        missing = [r for r in item.related if r not in self.batch_ids]
+        if missing and self.ledger is not None:
+            known = self.ledger.latest_editions(missing)
+            missing = [r for r in missing if not known.get(r)]
+        return [
+            ItemProblem(
+                source,
+                "related",
+                f"'{related}' is neither in this batch nor in the ledger",
+                "publish the release first (or with it), or correct the id",
+                item.id,
+            )
+            for related in missing
+        ]
+
     def check(self, loaded: Sequence[LoadedItem]) -> tuple[list[LoadedItem], list[ItemProblem]]:
         """The checks publish makes, on the prepared item, with nothing recorded or
         allocated (``gongkai validate``)."""
+        self.batch_ids = frozenset(e.item.id for e in loaded)
         numbers = self.index_numbers((e.item for e in loaded), allocate=False)
         good, problems = [], []
         for entry in loaded:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -81,6 +81,11 @@ class Run:
     def publish(self, loaded: Iterable[LoadedItem], result: RunResult) -> RunResult:
         expire(self.ledger, self.clock)
         requeue_resendable(self.ledger, self.channels, self.clock)
+        # A streamed batch knows its ids up front (it looked before reading).
+        ids = getattr(loaded, "ids", None)
+        if ids is None and isinstance(loaded, Sequence):
+            ids = frozenset(entry.item.id for entry in loaded)
+        self.intake.batch_ids = frozenset(ids or ())
         planned: dict[tuple[str, str], str] = {}
 
         def body(scheduler: Scheduler) -> None:

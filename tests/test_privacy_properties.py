@@ -173,3 +173,39 @@ def test_a_kept_public_number_is_not_flagged(item_factory):
 
     item = item_factory(id="jt-check", contact="服务热线13800001111")
     assert gongkai_validate_item(item=item, source="x.md", settings=Settings()) == []
+
+
+def test_an_interpretation_must_name_a_release_that_exists(make_publisher, item_factory):
+    publisher = make_publisher()
+    lost = item_factory(id="jt-jd-1", kind="interpretation", related=("jt-no-such",))
+    result = publisher.publish([lost])
+    [problem] = result.problems
+    assert problem.field == "related" and "jt-no-such" in problem.problem
+    # In the same batch, or already in the ledger: both are fine.
+    release = item_factory(id="jt-release")
+    together = item_factory(id="jt-jd-2", kind="interpretation", related=("jt-release",))
+    assert publisher.publish([together, release]).problems == []
+    later = item_factory(id="jt-jd-3", kind="interpretation", related=("jt-release",))
+    assert publisher.publish([later]).problems == []
+
+
+def test_a_streamed_batch_knows_releases_in_later_chunks(make_publisher, tmp_path, monkeypatch):
+    import gongkai.batch
+
+    monkeypatch.setattr(gongkai.batch, "CHUNK", 1)
+    items = tmp_path / "items"
+    items.mkdir()
+    head = (
+        '+++\ncatalog = "housing.policy"\npublisher = "金堂县房产管理局"\nformed_on = 2026-11-20\n'
+    )
+    (items / "a-jd.md").write_text(
+        head + 'title = "政策解读"\nkind = "interpretation"\nrelated = ["z-release"]\n+++\n'
+        "申请条件、申请材料和办理流程如下。\n",
+        encoding="utf-8",
+    )
+    (items / "z-release.md").write_text(
+        head + 'title = "公共租赁住房申请指南"\n+++\n申请条件、申请材料和办理流程如下。\n',
+        encoding="utf-8",
+    )
+    result = make_publisher().publish_paths([items])
+    assert result.problems == [] and sorted(result.editions) == ["a-jd", "z-release"]
