@@ -26,9 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from nullchannel import NullChannel  # bench/ is on the path when run as a script
 
-from gongkai import Channel, ChannelContext, Item, Publisher, Receipt, Rendition
+from gongkai import ChannelContext, Item, Publisher
 from gongkai.channels.webhook import WebhookChannel
 from gongkai.config import settings_from_dict
 from gongkai.http import new_session
@@ -76,22 +76,6 @@ class SecondWebhook(WebhookChannel):
     """A second HTTP channel (a county portal, say) on the same loopback server."""
 
     name = "portal_hook"
-
-
-class NullChannel(Channel):
-    """Accepts everything instantly: sets up the no-op rerun quickly."""
-
-    name = "null"
-    guarantee = "upsert"
-
-    class Config(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def render(self, item):
-        return Rendition(body=item.title)
-
-    def deliver(self, item, rendition, previous):
-        return Receipt(external_id=item.id)
 
 
 class BenchPlugin:

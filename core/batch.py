@@ -19,6 +19,7 @@ from .ledger import FileRecord
 from .loader import (
     ITEM_SUFFIXES,
     LoadedItem,
+    decode,
     load_paths,
     peek_ids,
     shared_id_problem,
@@ -35,7 +36,7 @@ def _ids_of(path: Path) -> list[str]:
     """The ids of one file's items, as far as a look can tell ([] if unreadable: the
     real read reports why)."""
     try:
-        text = path.read_bytes().decode("utf-8").replace("\r\n", "\n")
+        text = decode(path.read_bytes())
     except (OSError, UnicodeDecodeError):
         return []
     suffix = path.suffix.lower()

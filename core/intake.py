@@ -8,7 +8,6 @@ transaction per chunk that records editions and plans deliveries. ``validate`` a
 
 from __future__ import annotations
 
-import functools
 import itertools
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -74,6 +73,7 @@ class Intake:
         #: Ids taken in together in this run: a release named by an interpretation may
         #: be among them rather than in the ledger yet.
         self.batch_ids: frozenset[str] = frozenset()
+        self._reasons: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def _recording(self) -> Ledger:
@@ -263,13 +263,16 @@ class Intake:
         ]
         return enabled, missing
 
-    @functools.lru_cache(maxsize=1024)  # noqa: B019 - one Intake per run; shared strings
     def _why_not(self, catalog: str, name: str) -> str:
-        return f"catalogue entry '{catalog}' routes it to '{name}', " + (
-            "which config.toml does not enable"
-            if name in self.installed
-            else "for which no plugin is installed"
-        )
+        # One string per (entry, channel), shared by every outcome that names it.
+        key = (catalog, name)
+        if key not in self._reasons:
+            self._reasons[key] = f"catalogue entry '{catalog}' routes it to '{name}', " + (
+                "which config.toml does not enable"
+                if name in self.installed
+                else "for which no plugin is installed"
+            )
+        return self._reasons[key]
 
     def _ingest_chunk(
         self, loaded: Sequence[LoadedItem], result: RunResult

@@ -402,9 +402,7 @@ def _read(path: Path, read: Callable[[Path], bytes]) -> tuple[str, ItemProblem |
     try:
         # Read straight away rather than look first: a look is a system call, and on
         # a network share or under load each costs more than the read.
-        # Universal newlines, as read_text gives: a CRLF file hashes like before.
-        text = read(path).decode("utf-8")
-        return text.replace("\r\n", "\n").replace("\r", "\n"), None
+        return decode(read(path)), None
     except FileNotFoundError:
         return "", _missing(source)
     except IsADirectoryError:
@@ -415,6 +413,12 @@ def _read(path: Path, read: Callable[[Path], bytes]) -> tuple[str, ItemProblem |
         return "", ItemProblem(
             source, "", f"cannot be read ({exc.strerror})", "check the file's permissions"
         )
+
+
+def decode(data: bytes) -> str:
+    """An item file's text: UTF-8 with universal newlines, as read_text gives, so a
+    CRLF file hashes as it always did. Raises UnicodeDecodeError."""
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _missing(source: str) -> ItemProblem:
