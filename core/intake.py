@@ -181,7 +181,8 @@ class Intake:
     def _unknown_releases(self, item: Item, source: str) -> list[ItemProblem]:
         """An interpretation or response names releases that exist: in this run's batch
         or in the ledger. A link to nothing would be a dead link on every channel."""
-        missing = [r for r in item.related if r not in self.batch_ids]
+        # Its own id is in the batch too, but an item cannot explain itself.
+        missing = [r for r in item.related if r == item.id or r not in self.batch_ids]
         if missing and self.ledger is not None:
             known = self.ledger.latest_editions(missing)
             missing = [r for r in missing if not known.get(r)]

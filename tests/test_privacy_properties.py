@@ -187,6 +187,8 @@ def test_an_interpretation_must_name_a_release_that_exists(make_publisher, item_
     assert publisher.publish([together, release]).problems == []
     later = item_factory(id="jt-jd-3", kind="interpretation", related=("jt-release",))
     assert publisher.publish([later]).problems == []
+    itself = item_factory(id="jt-jd-4", kind="interpretation", related=("jt-jd-4",))
+    assert [p.field for p in publisher.publish([itself]).problems] == ["related"]
 
 
 def test_a_streamed_batch_knows_releases_in_later_chunks(make_publisher, tmp_path, monkeypatch):
