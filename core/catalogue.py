@@ -64,6 +64,11 @@ class Entry(_Frozen):
     method: Literal["active", "on-request"] = "active"
     level: Literal["county", "township"] = "county"
     openness: Openness = "result"
+    #: Fields or table columns this entry must publish whole by law (a 公示 of subsidy
+    #: recipients shows full names): column headers such as "姓名", item fields such as
+    #: "contact", or "names" / "addresses" for every name or address column. Masking
+    #: leaves them alone, and each item's stored edition records the declaration.
+    public_by_law: tuple[str, ...] = ()
 
     @field_validator("elements", "optional_elements")
     @classmethod

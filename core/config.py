@@ -118,7 +118,24 @@ class PrivacySettings(_Frozen):
         "被征收人",
     )
     #: Catalogue entries whose lists must show full names by law: names stay whole there.
+    #: (The same as ``public_by_law = ["names"]`` on each of those catalogue entries.)
     full_names_for: tuple[str, ...] = ()
+    #: Table columns whose header names a home address: their cells are cut to
+    #: ``address_level``. Published lists go down to the township at most unless the
+    #: deployment decides otherwise (DOMAIN: addresses to township/street level).
+    address_columns: tuple[str, ...] = (
+        "住址",
+        "地址",
+        "家庭住址",
+        "家庭地址",
+        "居住地址",
+        "现住址",
+        "户籍地址",
+        "户籍所在地",
+    )
+    #: How far an address is kept: "township" (XX镇), "village" (XX镇XX村) or
+    #: "group" (XX镇XX村3组). House numbers never stay.
+    address_level: Literal["township", "village", "group"] = "township"
 
     @field_validator("id_keep", "phone_keep", "bank_card_keep", "landline_keep")
     @classmethod

@@ -103,6 +103,10 @@ class Intake:
         updates: dict = {}
         if item.openness is None and entry is not None:
             updates["openness"] = entry.openness
+        if entry is not None and set(entry.public_by_law) - set(item.public_by_law):
+            updates["public_by_law"] = tuple(
+                sorted(set(item.public_by_law) | set(entry.public_by_law))
+            )
         if item.index_number is None and numbers and item.id in numbers:
             updates["index_number"] = numbers[item.id]
         if updates:

@@ -115,6 +115,9 @@ class Attachment(_Frozen):
     title: NonEmpty
     path: Path
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    #: The author declares that a file gongkai cannot read as text (PDF, image, DOC) was
+    #: checked for personal data by a person. The declaration is stored with the edition.
+    checked: bool = False
 
     @field_validator("path")
     @classmethod
@@ -170,6 +173,10 @@ class Item(_Frozen):
     attachments: tuple[Attachment, ...] = ()
     contact: Line | None = None
     channels: ChannelOverrides = ChannelOverrides()
+    #: Fields or table columns that are public by law for this item and so not masked
+    #: (see the catalogue's ``public_by_law``). Intake adds the entry's declaration, so
+    #: the stored edition records what was published whole and why.
+    public_by_law: tuple[NonEmpty, ...] = ()
 
     @field_validator("publish_at")
     @classmethod
@@ -219,7 +226,15 @@ class Item(_Frozen):
         """
         data = self.model_dump(
             mode="json",
-            exclude={"attachments", "channels", "publish_at", "edition", "content_hash"},
+            exclude={
+                "attachments",
+                "channels",
+                "publish_at",
+                "edition",
+                "content_hash",
+                # A declaration, not content: what it leaves whole shows in the content.
+                "public_by_law",
+            },
         )
         data["attachments"] = [a.public() for a in self.attachments]
         return data

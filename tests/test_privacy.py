@@ -78,9 +78,10 @@ NAME_LIST = """五凤镇2026年度农村危房改造补助农户名单如下：
 
 
 def test_names_in_person_columns_are_masked_by_surname():
-    from gongkai.plugins.privacy import mask_table_names
+    from gongkai.plugins.masking import Columns, mask_markdown
 
-    masked = mask_table_names(NAME_LIST, frozenset(PrivacySettings().name_columns))
+    policy = PrivacySettings()
+    masked = mask_markdown(NAME_LIST, policy, Columns.of(policy))
     assert "| 张* |" in masked and "| 欧阳** |" in masked
     assert "白果村" in masked and "12000" in masked  # other columns untouched
     assert "联系人：李四" in masked  # prose is not a table
@@ -107,7 +108,9 @@ def test_entries_that_must_show_full_names_keep_them(item_factory):
         privacy = PrivacySettings(full_names_for=(item.catalog,))
 
     assert "| 张* |" in gongkai_prepare_item(item, Masking()).body
-    assert gongkai_prepare_item(item, FullNames()) is None  # nothing to change
+    kept = gongkai_prepare_item(item, FullNames())
+    assert kept.body == item.body  # names stay whole
+    assert kept.public_by_law == ("names",)  # and the edition records why
 
 
 def test_landlines_are_masked_only_where_configured():

@@ -1,0 +1,335 @@
+"""Masking rules as pure functions on text: personal numbers, names and addresses.
+
+The privacy plugin applies them to an item's fields and body, and the attachment
+masker (:mod:`gongkai.plugins.sheets`) to CSV, text and XLSX files cell by cell, so the
+same input masks identically wherever it appears.
+
+* ID numbers (居民身份证号码): 18 characters with the right GB 11643-1999 check
+  character, and 15-digit legacy numbers whose birth date is a real date. Order
+  numbers and amounts of the same length stay as they are.
+* Mainland mobile numbers (1[3-9] and 9 more digits), also written 138 0013 8000 or
+  138-0013-8000: masked like 138****8000, separators kept.
+* Bank card numbers (16–19 digits) when the Luhn check passes.
+* Landlines (028-84936677) only with ``mask_landlines = true``: most landlines in a
+  notice are an office's public numbers.
+* Full-width digits (１３８…) are numbers too: a form filled in with a Chinese input
+  method has them.
+* Names in a column whose header names a person: 张* / 欧阳**.
+* Addresses in a column whose header names an address: cut to the policy's level.
+
+A table column is classified by its header (:class:`Columns`); a column declared public
+by law is left whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK = "10X98765432"
+
+#: Full-width digits count as digits; matching maps them to ASCII to check them.
+_D = "[0-9\uff10-\uff19]"
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９ｘＸ", "0123456789xX")
+#: Not part of a longer code or a decimal amount: no digit, Latin letter or full-width
+#: digit either side, and no decimal point joining it to more digits (13800013800.00元).
+_EDGE_BEFORE = r"(?<![0-9A-Za-z\uff10-\uff19])(?<![0-9\uff10-\uff19][.．])"
+_EDGE_AFTER = r"(?![0-9A-Za-z\uff10-\uff19]|[.．][0-9\uff10-\uff19])"
+
+_ID = re.compile(f"{_EDGE_BEFORE}{_D}{{17}}(?:{_D}|[XxＸｘ]){_EDGE_AFTER}")
+_LEGACY_ID = re.compile(f"{_EDGE_BEFORE}{_D}{{15}}{_EDGE_AFTER}")
+_CARD = re.compile(f"{_EDGE_BEFORE}{_D}{{16,19}}{_EDGE_AFTER}")
+#: 3-4-4 with at most one space or hyphen between the groups, or 11 digits together.
+_SEP = "[ \\-\u00a0\u3000]?"
+_MOBILE = re.compile(
+    f"{_EDGE_BEFORE}[1１][3-9３-９]{_D}{_SEP}{_D}{{4}}{_SEP}{_D}{{4}}{_EDGE_AFTER}"
+)
+
+
+#: A landline: area code 0 + 2 or 3 digits, an optional hyphen or space, 7 or 8 digits.
+_LANDLINE = re.compile(f"{_EDGE_BEFORE}[0０]{_D}{{2,3}}{_SEP}{_D}{{7,8}}{_EDGE_AFTER}")
+
+
+def _ascii(text: str) -> str:
+    return text.translate(_FULL_WIDTH)
+
+
+def id_number_valid(number: str) -> bool:
+    """True if ``number`` is 17 digits plus the right GB 11643-1999 check character."""
+    number = _ascii(number)
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    total = sum(int(d) * w for d, w in zip(number[:17], ID_WEIGHTS, strict=True))
+    return ID_CHECK[total % 11] == number[17].upper()
+
+
+def legacy_id_valid(number: str) -> bool:
+    """True if ``number`` is a 15-digit ID number of before 1999: a region code that
+    does not start with 0, then a real birth date (YYMMDD, 19YY)."""
+    number = _ascii(number)
+    if len(number) != 15 or not number.isdigit() or number[0] == "0":
+        return False
+    try:
+        date(1900 + int(number[6:8]), int(number[8:10]), int(number[10:12]))
+    except ValueError:
+        return False
+    return True
+
+
+def luhn_valid(number: str) -> bool:
+    digits = [int(d) for d in reversed(_ascii(number))]
+    total = sum(digits[0::2]) + sum(sum(divmod(2 * d, 10)) for d in digits[1::2])
+    return total % 10 == 0
+
+
+def mask(value: str, keep: tuple[int, int]) -> str:
+    """``value`` with all but ``head`` leading and ``tail`` trailing characters
+    starred. Never shows more than the policy keeps: if the two would meet, nothing
+    is shown (config refuses such policies, but a library caller may pass one)."""
+    head, tail = (max(0, n) for n in keep)
+    if head + tail >= len(value):
+        return "*" * len(value)
+    return value[:head] + "*" * (len(value) - head - tail) + value[len(value) - tail :]
+
+
+def _mask_spaced(text: str, keep: tuple[int, int]) -> str:
+    """Like :func:`mask`, counting only the digits and check character: separators
+    inside the number (138 0013 8000) stay where they are."""
+    positions = [i for i, c in enumerate(text) if not c.isspace() and c not in "-\u00a0"]
+    hidden = mask("x" * len(positions), keep)
+    chars = list(text)
+    for index, shown in zip(positions, hidden, strict=True):
+        if shown == "*":
+            chars[index] = "*"
+    return "".join(chars)
+
+
+def mask_text(text: str, policy) -> str:
+    # Listed as written ("028-84930000"), compared as digits.
+    keep = {_ascii(re.sub(r"[\s\-]", "", n)) for n in policy.keep_numbers}
+
+    def checked(valid, keep_policy):
+        def replace(match: re.Match) -> str:
+            number = match.group(0)
+            digits = _ascii(re.sub(r"[\s\-]", "", number))
+            if digits in keep or not valid(digits):
+                return number
+            return _mask_spaced(number, keep_policy)
+
+        return replace
+
+    text = _ID.sub(checked(id_number_valid, policy.id_keep), text)
+    text = _CARD.sub(checked(luhn_valid, policy.bank_card_keep), text)
+    text = _LEGACY_ID.sub(checked(legacy_id_valid, policy.id_keep), text)
+    text = _MOBILE.sub(checked(lambda digits: True, policy.phone_keep), text)
+    if getattr(policy, "mask_landlines", False):
+        text = _LANDLINE.sub(checked(lambda digits: True, policy.landline_keep), text)
+    return text
+
+
+#: Two-character surnames: 欧阳娜娜 is masked 欧阳**, not 欧***.
+_COMPOUND_SURNAMES = frozenset(
+    [
+        "欧阳",
+        "司马",
+        "诸葛",
+        "上官",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "长孙",
+        "宇文",
+        "司徒",
+        "夏侯",
+        "令狐",
+        "端木",
+        "南宫",
+        "西门",
+        "独孤",
+        "百里",
+        "呼延",
+        "轩辕",
+        "拓跋",
+        "万俟",
+        "闻人",
+        "申屠",
+        "澹台",
+        "太史",
+        "钟离",
+        "宗政",
+        "濮阳",
+    ]
+)
+
+
+def mask_name(name: str) -> str:
+    """张三 → 张*, 欧阳娜娜 → 欧阳**: the surname stays, the given name is starred."""
+    name = name.strip()
+    if len(name) < 2:
+        return name
+    surname = 2 if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else 1
+    return name[:surname] + "*" * (len(name) - surname)
+
+
+# --- addresses ------------------------------------------------------------------------
+
+#: The place-name suffixes of each level, outermost first. A group (村民小组) is 组 or,
+#: in Sichuan, 社 ("3社"), always after a number.
+_LEVELS = (
+    ("township", re.compile(r"(?:镇|乡|街道(?:办事处)?)")),
+    ("village", re.compile(r"(?:村|社区|居委会)")),
+    ("group", re.compile(r"(?:[0-9０-９一二三四五六七八九十]+(?:组|社|队))")),
+)
+_ORDER = [name for name, _ in _LEVELS]
+
+
+def cut_address(address: str, level: str) -> str:
+    """``address`` cut after the place of ``level``: 五凤镇白果村3组12号 becomes 五凤镇
+    (township), 五凤镇白果村 (village) or 五凤镇白果村3组 (group). Each level is looked
+    for after the one before it (白果村3组 at village level is 白果村). With no place of
+    an allowed level in it, nothing of the address is shown."""
+    text = address.strip()
+    end = 0
+    for _name, pattern in _LEVELS[: _ORDER.index(level) + 1]:
+        found = pattern.search(text, end)
+        if found is not None:
+            end = found.end()
+    if end == 0:
+        return "*" * min(len(text), 6) if text else text
+    return text[:end]
+
+
+# --- tables ---------------------------------------------------------------------------
+
+
+def _header(text: str) -> str:
+    # "户主姓名 " and "户主 姓名" are one header; full-width spaces come from Word.
+    return re.sub(r"[\s\u3000]+", "", text)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which headers are names, addresses, or public by law, under one policy.
+
+    ``public`` holds the declarations of the catalogue entry and the item: headers,
+    or "names" / "addresses" for every column of that kind."""
+
+    names: frozenset[str]
+    addresses: frozenset[str]
+    public: frozenset[str]
+
+    @classmethod
+    def of(cls, policy, public: Iterable[str] = ()) -> Columns:
+        return cls(
+            frozenset(_header(h) for h in policy.name_columns),
+            frozenset(_header(h) for h in getattr(policy, "address_columns", ())),
+            frozenset(_header(h) for h in public),
+        )
+
+    def role(self, header: str) -> str:
+        """ "public", "name", "address" or "text" (numbers masked, nothing else)."""
+        key = _header(header)
+        if key in self.public:
+            return "public"
+        if key in self.names:
+            return "public" if "names" in self.public else "name"
+        if key in self.addresses:
+            return "public" if "addresses" in self.public else "address"
+        return "text"
+
+    def roles(self, headers: Sequence[str]) -> list[str]:
+        return [self.role(h) for h in headers]
+
+    def knows(self, header: str) -> bool:
+        key = _header(header)
+        return key in self.names or key in self.addresses or key in self.public
+
+
+def mask_cell(text: str, role: str, policy) -> str:
+    """One table cell, masked for its column's role."""
+    if role == "public" or not text.strip():
+        return text
+    if role == "name":
+        inner = text.strip()
+        masked = mask_name(inner)
+    elif role == "address":
+        inner = text.strip()
+        masked = cut_address(inner, getattr(policy, "address_level", "township"))
+    else:
+        return mask_text(text, policy)
+    lead = text[: len(text) - len(text.lstrip())]
+    trail = text[len(text.rstrip()) :]
+    return lead + mask_text(masked, policy) + trail
+
+
+def _cells(line: str) -> list[str] | None:
+    """The cells of a Markdown pipe-table row, or None if ``line`` is not one."""
+    text = line.strip()
+    if not text.startswith("|"):
+        return None
+    # Split on pipes that are not escaped (\|); the outer pipes give empty ends.
+    parts = re.split(r"(?<!\\)\|", text)
+    return parts[1:-1] if text.endswith("|") else parts[1:]
+
+
+_RULE_CELL = re.compile(r"\s*:?-+:?\s*")
+
+
+def _is_rule(cells: list[str] | None) -> bool:
+    """Whether a row is a table's |---|:---:| separator."""
+    return bool(cells) and all(_RULE_CELL.fullmatch(c) for c in cells)
+
+
+def mask_markdown(text: str, policy, columns: Columns) -> str:
+    """Mask Markdown text: numbers everywhere, and the cells of name and address
+    columns of its pipe tables by role. A table is a header row, a |---| separator
+    row, then rows until a line that is not a row. Columns declared public are left
+    whole, numbers included."""
+    lines = text.split("\n")
+    roles: list[str] = []
+    in_table = False
+    for index, line in enumerate(lines):
+        cells = _cells(line)
+        if cells is None:
+            in_table = False
+            lines[index] = mask_text(line, policy)
+            continue
+        if not in_table and index + 1 < len(lines) and _is_rule(_cells(lines[index + 1])):
+            roles = columns.roles(cells)
+            in_table = True
+        elif not in_table or _is_rule(cells):
+            lines[index] = mask_text(line, policy)
+            continue
+        else:
+            cells = [
+                mask_cell(cell, roles[n] if n < len(roles) else "text", policy)
+                for n, cell in enumerate(cells)
+            ]
+            indent = line[: len(line) - len(line.lstrip())]
+            closed = line.rstrip().endswith("|")
+            lines[index] = indent + "|" + "|".join(cells) + ("|" if closed else "")
+            continue
+        lines[index] = mask_text(line, policy)
+    return "\n".join(lines)
+
+
+def mask_rows(rows: Sequence[Sequence[str]], policy, columns: Columns) -> list[list[str]]:
+    """Mask a table given as rows of cells (a CSV file). The header is the first of
+    the first ten rows that names a known column (lists often start with a title
+    row); rows above it are masked as text."""
+    header_at = next(
+        (n for n, row in enumerate(rows[:10]) if any(columns.knows(c) for c in row)), None
+    )
+    roles = columns.roles(rows[header_at]) if header_at is not None else []
+    masked = []
+    for n, row in enumerate(rows):
+        use = roles if header_at is not None and n > header_at else []
+        masked.append(
+            [mask_cell(c, use[i] if i < len(use) else "text", policy) for i, c in enumerate(row)]
+        )
+    return masked
