@@ -134,6 +134,15 @@ class Catalogue:
                 data = tomllib.loads(text)
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(name, "", f"not valid TOML ({exc})", "fix the syntax") from exc
+            unknown = sorted(set(data) - {"domains", "entry"})
+            if unknown:
+                # A misspelt [[entries]] would otherwise drop every entry in silence.
+                raise ConfigError(
+                    name,
+                    unknown[0],
+                    "unknown table",
+                    "write entries as [[entry]] and domain names under [domains]",
+                )
             domains.update(data.get("domains", {}))
             for index, raw in enumerate(data.get("entry", [])):
                 try:

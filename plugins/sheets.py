@@ -29,8 +29,9 @@ from gongkai.plugins.masking import Columns, mask_markdown, mask_rows, mask_text
 
 #: Read as text; .md and .txt are masked as Markdown (a table in a .md file is a table).
 TEXT_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".md", ".markdown"})
-#: Read with openpyxl. Old binary .xls and .et files are not readable here.
-SHEET_SUFFIXES = frozenset({".xlsx", ".xlsm"})
+#: Read with openpyxl. Old binary .xls and .et files are not readable here, nor .xlsm:
+#: a published list has no business carrying macros, so it must be declared checked.
+SHEET_SUFFIXES = frozenset({".xlsx"})
 #: The zip time of every entry of an XLSX copy (the zip format's earliest).
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -96,7 +97,7 @@ def _masked_workbook(data: bytes, policy, columns: Columns) -> bytes | None:
     from openpyxl.comments import Comment
 
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), keep_vba=True, rich_text=False)
+        book = openpyxl.load_workbook(io.BytesIO(data), rich_text=False)
     except Exception as exc:  # openpyxl raises many types for a broken file
         raise UnreadableAttachment(f"it cannot be opened as a workbook ({exc})") from exc
     changed = False
@@ -135,9 +136,11 @@ def _cell_text(value: object) -> str:
 def _fixed_zip(data: bytes) -> bytes:
     """The same workbook with fixed entry times and its modified date set to its
     created date, so the same input gives the same bytes in every run."""
-    source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
         for info in source.infolist():
             body = source.read(info)
             if info.filename == "docProps/core.xml":

@@ -145,3 +145,12 @@ def test_bad_catalogue_file_names_the_entry(tmp_path):
         Catalogue.load([bad])
     assert str(bad) in str(info.value) and "entry[0]" in str(info.value)
     assert "`gongkai catalogue KEY --json`" in info.value.fix
+
+
+def test_a_misspelt_table_in_a_catalogue_file_is_an_error(tmp_path):
+    path = tmp_path / "extra.toml"
+    path.write_text('[[entries]]\nkey = "x.y"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        Catalogue.load(["default", path])
+    assert info.value.file == str(path) and info.value.key == "entries"
+    assert "[[entry]]" in info.value.fix
