@@ -287,7 +287,29 @@ def cmd_channels(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _explain(args: argparse.Namespace) -> int:
+    with _publisher(args) as publisher:
+        reports, problems = publisher.explain(args.paths)
+    problems += [p for r in reports for p in r.problems]
+    data = {
+        "items": [r.as_dict() for r in reports],
+        "problems": [p.as_dict() for p in problems],
+    }
+    lines = []
+    for report in reports:
+        lines.append(f"{report.item_id}  {report.source}")
+        lines += [f"  {change}" for change in report.changes] or ["  nothing to change"]
+        lines += [f"  problem: {p.field or '-'}: {p.problem}" for p in report.problems]
+    lines.append(f"{len(reports)} item(s) explained, {len(problems)} problem(s)")
+    emit(args, data, "\n".join(lines))
+    if problems:
+        print(problems_text(problems), file=sys.stderr)
+    return EXIT_USAGE if problems else EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    if args.explain:
+        return _explain(args)
     with _publisher(args) as publisher:
         good, problems = publisher.validate(args.paths)
     if not good and not problems:
@@ -446,6 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = verb("validate", cmd_validate, "check item files without publishing")
     p.add_argument("paths", nargs="+", help="item files or folders (.md, .json)")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="show, per item, what masking would change (what was there is described, never shown)",
+    )
     p = verb("render", cmd_render, "preview what a channel would send, without sending")
     p.add_argument("item", help="an item file, or an item id in the ledger")
     p.add_argument(

@@ -99,6 +99,17 @@ class Intake:
     ) -> tuple[Item | None, list[ItemProblem]]:
         """Fill in defaults, run the prepare hooks, then validate. ``numbers`` holds
         index numbers from :meth:`index_numbers` (absent: the item gets none yet)."""
+        prepared, problems = self.transform(item, source, numbers)
+        if prepared is None:
+            return None, problems
+        problems = self.problems(prepared, source)
+        return (None if problems else prepared), problems
+
+    def transform(
+        self, item: Item, source: str, numbers: dict[str, str] | None = None
+    ) -> tuple[Item | None, list[ItemProblem]]:
+        """The item with defaults filled in and the prepare hooks run, not yet
+        validated (``gongkai validate --explain`` compares it with the original)."""
         entry = self.catalogue.get(item.catalog)
         updates: dict = {}
         if item.openness is None and entry is not None:
@@ -130,12 +141,20 @@ class Intake:
                     item = Item.model_validate(changed.model_dump())
                 except ValidationError as exc:
                     return None, problems_from_validation(source, exc, item.id)
+        return item, []
+
+    def problems(self, item: Item, source: str) -> list[ItemProblem]:
+        """What stops a prepared item: the catalogue's rules, the deployment's, and
+        every validate hook's."""
         problems = self.catalogue.problems(item, source) + self._intake_problems(item, source)
         for found in self.pm.hook.gongkai_validate_item(
-            item=item, entry=entry, source=source, settings=self.settings
+            item=item,
+            entry=self.catalogue.get(item.catalog),
+            source=source,
+            settings=self.settings,
         ):
             problems.extend(found or [])
-        return (None if problems else item), problems
+        return problems
 
     def _intake_problems(self, item: Item, source: str) -> list[ItemProblem]:
         """Checks that need the deployment: today's date, the org codes, the channels."""

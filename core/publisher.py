@@ -30,6 +30,7 @@ from .errors import (
     UnknownItem,
     UsageError,
 )
+from .explain import Explanation, explain
 from .intake import Intake
 from .item import CST, Item, content_hash
 from .ledger import AttemptRecord, DeliveryRow, EditionRecord, Ledger, SQLiteLedger
@@ -303,6 +304,13 @@ class Publisher:
         loaded, problems = self.load(paths)
         good, found = self.intake().check(loaded)
         return good, problems + found
+
+    def explain(self, paths: Iterable[str | Path]) -> tuple[list[Explanation], list]:
+        """What preparing (masking…) would change in each item, and what would stop
+        it, with nothing recorded or sent. The second value is the files' load
+        problems. Before-values are described, never shown."""
+        loaded, problems = self.load(paths)
+        return explain(self.intake(), loaded), problems
 
     def status(self, item_id: str | None = None) -> list[DeliveryRow]:
         """The ledger's delivery rows (all, or one item's). In-flight rows whose

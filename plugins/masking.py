@@ -28,6 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from gongkai.tables import is_rule, pipe_cells
+
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 
@@ -267,54 +269,68 @@ def mask_cell(text: str, role: str, policy) -> str:
     return lead + mask_text(masked, policy) + trail
 
 
-def _cells(line: str) -> list[str] | None:
-    """The cells of a Markdown pipe-table row, or None if ``line`` is not one."""
-    text = line.strip()
-    if not text.startswith("|"):
-        return None
-    # Split on pipes that are not escaped (\|); the outer pipes give empty ends.
-    parts = re.split(r"(?<!\\)\|", text)
-    return parts[1:-1] if text.endswith("|") else parts[1:]
-
-
-_RULE_CELL = re.compile(r"\s*:?-+:?\s*")
-
-
-def _is_rule(cells: list[str] | None) -> bool:
-    """Whether a row is a table's |---|:---:| separator."""
-    return bool(cells) and all(_RULE_CELL.fullmatch(c) for c in cells)
-
-
-def mask_markdown(text: str, policy, columns: Columns) -> str:
-    """Mask Markdown text: numbers everywhere, and the cells of name and address
-    columns of its pipe tables by role. A table is a header row, a |---| separator
-    row, then rows until a line that is not a row. Columns declared public are left
-    whole, numbers included."""
-    lines = text.split("\n")
+def _table_rows(lines: list[str], columns: Columns):
+    """``(index, cells, roles)`` for each data row of the pipe tables in ``lines``. A
+    table is a header row, a |---| separator row, then rows until a line that is not
+    a row."""
     roles: list[str] = []
     in_table = False
     for index, line in enumerate(lines):
-        cells = _cells(line)
+        cells = pipe_cells(line)
         if cells is None:
             in_table = False
-            lines[index] = mask_text(line, policy)
+        elif not in_table and index + 1 < len(lines) and is_rule(pipe_cells(lines[index + 1])):
+            roles, in_table = columns.roles(cells), True
+        elif in_table and not is_rule(cells):
+            yield index, cells, roles
+
+
+def listed_names(text: str, columns: Columns) -> list[str]:
+    """The names in the name columns of the tables of ``text``, longest first (so
+    欧阳娜娜 is replaced before a 欧阳娜 would be)."""
+    names = {
+        cell.strip()
+        for _, cells, roles in _table_rows(text.split("\n"), columns)
+        for cell, role in zip(cells, roles, strict=False)
+        if role == "name" and len(cell.strip()) >= 2
+    }
+    return sorted(names, key=lambda n: (-len(n), n))
+
+
+def mask_names(text: str, names: Sequence[str]) -> str:
+    """``text`` with each of ``names`` masked wherever it appears: a name from a list
+    must not come back in a sentence below it ("周大勇的账户…")."""
+    for name in names:
+        if name in text:
+            text = text.replace(name, mask_name(name))
+    return text
+
+
+def mask_markdown(text: str, policy, columns: Columns, names: Sequence[str] | None = None) -> str:
+    """Mask Markdown text: numbers everywhere, and the cells of name and address
+    columns of its pipe tables by role; names from its name columns (or ``names``)
+    wherever else they appear. Columns declared public are left whole, numbers
+    included."""
+    lines = text.split("\n")
+    names = listed_names(text, columns) if names is None else names
+    rows = {index: (cells, roles) for index, cells, roles in _table_rows(lines, columns)}
+    for index, line in enumerate(lines):
+        if index not in rows:
+            lines[index] = mask_names(mask_text(line, policy), names)
             continue
-        if not in_table and index + 1 < len(lines) and _is_rule(_cells(lines[index + 1])):
-            roles = columns.roles(cells)
-            in_table = True
-        elif not in_table or _is_rule(cells):
-            lines[index] = mask_text(line, policy)
-            continue
-        else:
-            cells = [
-                mask_cell(cell, roles[n] if n < len(roles) else "text", policy)
-                for n, cell in enumerate(cells)
-            ]
-            indent = line[: len(line) - len(line.lstrip())]
-            closed = line.rstrip().endswith("|")
-            lines[index] = indent + "|" + "|".join(cells) + ("|" if closed else "")
-            continue
-        lines[index] = mask_text(line, policy)
+        cells, roles = rows[index]
+        cells = [
+            mask_cell(cell, roles[n] if n < len(roles) else "text", policy)
+            for n, cell in enumerate(cells)
+        ]
+        # Other cells may name a listed person too (备注: 与周大勇同户).
+        cells = [
+            c if roles[n : n + 1] == ["public"] else mask_names(c, names)
+            for n, c in enumerate(cells)
+        ]
+        indent = line[: len(line) - len(line.lstrip())]
+        closed = line.rstrip().endswith("|")
+        lines[index] = indent + "|" + "|".join(cells) + ("|" if closed else "")
     return "\n".join(lines)
 
 

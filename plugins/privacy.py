@@ -49,10 +49,12 @@ from gongkai.plugins.masking import (  # noqa: F401 - the public names of this p
     cut_address,
     id_number_valid,
     legacy_id_valid,
+    listed_names,
     luhn_valid,
     mask,
     mask_markdown,
     mask_name,
+    mask_names,
     mask_text,
 )
 from gongkai.plugins.sheets import UnreadableAttachment, masked_bytes, prepared_copy, readable
@@ -63,12 +65,12 @@ _IDENTIFIERS = frozenset(
 )
 
 
-def _masked(value, policy):
+def _masked(value, policy, names=()):
     """``value`` (a field's data) with every string in it masked."""
     if isinstance(value, str):
-        return mask_text(value, policy)
+        return mask_names(mask_text(value, policy), names)
     if isinstance(value, list | tuple):
-        return type(value)(_masked(v, policy) for v in value)
+        return type(value)(_masked(v, policy, names) for v in value)
     return value
 
 
@@ -86,12 +88,18 @@ def mask_fields(item: Item, policy) -> dict:
     """The changed text fields of ``item`` under ``policy`` (attachment files aside)."""
     public = declared_public(item, policy)
     columns = Columns.of(policy, public)
+    # Names listed in the body's tables are masked wherever else they appear.
+    names = listed_names(item.body, columns)
     changes = {}
     for name in Item.model_fields:
         if name in _IDENTIFIERS or name in public:
             continue
         value = getattr(item, name)
-        masked = mask_markdown(value, policy, columns) if name == "body" else _masked(value, policy)
+        masked = (
+            mask_markdown(value, policy, columns, names)
+            if name == "body"
+            else _masked(value, policy, names)
+        )
         if masked != value:
             changes[name] = masked
     if public != item.public_by_law:

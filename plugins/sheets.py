@@ -73,12 +73,40 @@ def _decode(data: bytes) -> tuple[str, str]:
     raise UnreadableAttachment("it is neither UTF-8 nor GB 18030 text")
 
 
-def _masked_csv(text: str, policy, columns: Columns, delimiter: str | None) -> str:
-    if delimiter is None:
+def rows_of(path: Path) -> list[list[str]]:
+    """A CSV or XLSX file's cells as rows of text (the first sheet of a workbook); any
+    other file as its lines. For reports of what masking changed."""
+    data = path.read_bytes()
+    if path.suffix.lower() in SHEET_SUFFIXES:
+        import openpyxl
+
         try:
-            delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
-        except csv.Error:
-            delimiter = ","
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+        except Exception as exc:  # openpyxl raises many types for a broken file
+            raise UnreadableAttachment(str(exc)) from exc
+        try:
+            return [
+                ["" if v is None else _cell_text(v) for v in row]
+                for sheet in book.worksheets
+                for row in sheet.iter_rows(values_only=True)
+            ]
+        finally:
+            book.close()
+    text, _ = _decode(data)
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text)))
+    return [[line] for line in text.split("\n")]
+
+
+def _delimiter(text: str) -> str:
+    try:
+        return csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
+def _masked_csv(text: str, policy, columns: Columns, delimiter: str | None) -> str:
+    delimiter = delimiter or _delimiter(text)
     newline = "\r\n" if "\r\n" in text[:4096] else "\n"
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     masked = mask_rows(rows, policy, columns)

@@ -211,3 +211,79 @@ def test_a_streamed_batch_knows_releases_in_later_chunks(make_publisher, tmp_pat
     )
     result = make_publisher().publish_paths([items])
     assert result.problems == [] and sorted(result.editions) == ["a-jd", "z-release"]
+
+
+# --- tables and attachments -------------------------------------------------------------
+
+_HEADERS = ["序号", "户主", "身份证号码", "联系电话", "银行卡号", "家庭住址", "备注"]
+
+
+@st.composite
+def rosters(draw):
+    """A name list: rows of generated numbers written every way, under a header."""
+    rows = []
+    for n in range(draw(st.integers(1, 6))):
+        cells = [str(n + 1), draw(st.sampled_from(["张三", "欧阳娜娜", "李秀英"]))]
+        cells += [written(draw(numbers), draw(styles)) for _ in range(3)]
+        cells += [draw(st.sampled_from(["五凤镇白果村3组", "竹篙镇土桥村5组12号"]))]
+        cells += [draw(chinese) + written(draw(numbers), draw(styles))]
+        rows.append(cells)
+    return rows
+
+
+def _survivors(rows, text: str) -> list[str]:
+    flat = digits_of(text)
+    return [
+        digits_of(cell)
+        for row in rows
+        for cell in row[2:5]
+        if len(digits_of(cell)) >= 11 and digits_of(cell) in flat
+    ]
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=40, deadline=None)
+@given(rows=rosters())
+def test_no_generated_number_survives_in_a_markdown_table(rows):
+    from gongkai.plugins.masking import Columns, mask_markdown
+
+    table = "\n".join(
+        ["| " + " | ".join(_HEADERS) + " |", "|" + "---|" * len(_HEADERS)]
+        + ["| " + " | ".join(r) + " |" for r in rows]
+    )
+    masked = mask_markdown(table, POLICY, Columns.of(POLICY))
+    assert not _survivors(rows, masked)
+    assert "张三" not in masked and "3组" not in masked
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=25, deadline=None)
+@given(rows=rosters(), kind=st.sampled_from([".csv", ".xlsx"]))
+def test_no_generated_number_survives_in_a_csv_or_xlsx_attachment(rows, kind, tmp_path_factory):
+    import csv
+    import io
+
+    import openpyxl
+
+    from gongkai.plugins.masking import Columns
+    from gongkai.plugins.sheets import masked_bytes, rows_of
+
+    folder = tmp_path_factory.mktemp("roster")
+    path = folder / f"名单{kind}"
+    table = [["2026年低保对象花名册"], _HEADERS, *rows]
+    if kind == ".csv":
+        out = io.StringIO(newline="")
+        csv.writer(out).writerows(table)
+        data = out.getvalue().encode("utf-8")
+    else:
+        book = openpyxl.Workbook()
+        for row in table:
+            # Plain 11-digit numbers stored as numbers, as Excel keeps them when typed.
+            book.active.append([int(c) if c.isdigit() and len(c) == 11 else c for c in row])
+        out = io.BytesIO()
+        book.save(out)
+        data = out.getvalue()
+    masked = masked_bytes(path, data, POLICY, Columns.of(POLICY))
+    assert masked is not None
+    path.write_bytes(masked)
+    text = "\n".join(",".join(r) for r in rows_of(path))
+    assert not _survivors(rows, text)
+    assert "欧阳娜娜" not in text and "12号" not in text
