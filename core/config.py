@@ -15,6 +15,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -149,6 +150,69 @@ class PrivacySettings(_Frozen):
         return value
 
 
+class ContentSettings(_Frozen):
+    """Pre-publication content checks. ``sensitive_words`` stop an item wherever a
+    published text carries one (matched exactly and normalised: full-width forms,
+    spaces or dots inside a word, traditional characters). ``sensitive_words_file`` is
+    a UTF-8 list, one word a line, for lists too long for the config file."""
+
+    sensitive_words: tuple[str, ...] = ()
+    sensitive_words_file: Path | None = None
+    #: The words read from ``sensitive_words_file`` when the config was loaded. Not a
+    #: key of the file: it is a field so that the fingerprint of the settings, which
+    #: decides whether an unchanged item file is read again, changes with the file.
+    file_words: tuple[str, ...] = ()
+
+    @field_validator("sensitive_words")
+    @classmethod
+    def _no_blank_words(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        words = tuple(word.strip() for word in value)
+        for n, word in enumerate(words):
+            if not word:
+                raise ValueError(f"word {n + 1} is empty")
+        return words
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """Every sensitive word, inline ones first, each once."""
+        return _merged_words(self.sensitive_words, self.file_words)
+
+
+@lru_cache(maxsize=8)
+def _merged_words(inline: tuple[str, ...], from_file: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(inline + from_file))
+
+
+def read_word_file(source: str, path: Path) -> tuple[str, ...]:
+    """The words of a sensitive-word file: one a line, ``#`` starts a comment, blank
+    lines are skipped. Raises :class:`ConfigError` naming
+    ``content.sensitive_words_file`` when it cannot be used."""
+    key = "content.sensitive_words_file"
+    try:
+        # utf-8-sig: a list saved by Notepad starts with a BOM.
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(
+            source, key, f"{path} does not exist", "fix the path (relative to this config file)"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            source,
+            key,
+            f"{path} is not UTF-8 text (byte {exc.start})",
+            "save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            source,
+            key,
+            f"{path} cannot be read ({exc.strerror})",
+            "check that it is a file and that gongkai may read it",
+        ) from None
+    words = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return tuple(dict.fromkeys(word for word in words if word))
+
+
 class PluginSettings(_Frozen):
     """``strict``: a broken plugin is fatal. ``disabled``: plugin names to block.
     ``load``: extra plugin modules by dotted name, for local plugins that are not
@@ -177,6 +241,7 @@ class Settings(_Frozen):
     attachments_root: Path | None = None
     calendar: CalendarSettings = CalendarSettings()
     privacy: PrivacySettings = PrivacySettings()
+    content: ContentSettings = ContentSettings()
     plugins: PluginSettings = PluginSettings()
     # With no config file at all, the archive channel still records every edition.
     channels: dict[str, dict[str, Any]] = {"archive": {"every_item": True}}
@@ -191,7 +256,7 @@ class Settings(_Frozen):
         return self.org_codes.get(publisher, self.org_code)
 
 
-_SECTIONS = {"gongkai", "org_codes", "calendar", "privacy", "plugins", "channels"}
+_SECTIONS = {"gongkai", "org_codes", "calendar", "privacy", "content", "plugins", "channels"}
 
 
 #: What to tell an operator, by pydantic error type.
@@ -213,6 +278,8 @@ def _error_from_validation(source: str, prefix: str, exc: ValidationError) -> Co
     problem = err["msg"].removeprefix("Value error, ")
     if key == "gongkai.org_code" or key.startswith("org_codes."):
         fix = "write the organisation's 统一社会信用代码: 18 digits or capital letters, no spaces"
+    elif key == "content.sensitive_words" and err["type"] == "value_error":
+        fix = "remove the empty word from the list"
     else:
         fix = _FIXES.get(err["type"], "correct the value")
     return ConfigError(source, key, problem, fix)
@@ -265,7 +332,15 @@ def settings_from_dict(
             f"use only {', '.join(sorted(_SECTIONS))}",
         )
     flat: dict[str, Any] = dict(data.get("gongkai", {}))
-    for section in ("org_codes", "calendar", "privacy", "plugins", "channels"):
+    content = data.get("content")
+    if isinstance(content, Mapping) and "file_words" in content:
+        raise ConfigError(
+            source,
+            "content.file_words",
+            "unknown key",
+            "list words in sensitive_words, or in the file sensitive_words_file names",
+        )
+    for section in ("org_codes", "calendar", "privacy", "content", "plugins", "channels"):
         if section in data:
             flat[section] = data[section]
     flat.update(overrides)
@@ -302,7 +377,23 @@ def settings_from_dict(
     if root is not None and not root.is_absolute():
         root = base_dir / root
     return settings.model_copy(
-        update={"state_dir": state_dir, "catalogue": catalogue, "attachments_root": root}
+        update={
+            "state_dir": state_dir,
+            "catalogue": catalogue,
+            "attachments_root": root,
+            "content": _with_file_words(settings.content, source, base_dir),
+        }
+    )
+
+
+def _with_file_words(content: ContentSettings, source: str, base_dir: Path) -> ContentSettings:
+    path = content.sensitive_words_file
+    if path is None:
+        return content
+    if not path.is_absolute():
+        path = base_dir / path
+    return content.model_copy(
+        update={"sensitive_words_file": path, "file_words": read_word_file(source, path)}
     )
 
 

@@ -27,6 +27,7 @@ DISABLED_ENV = "GONGKAI_DISABLED_PLUGINS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "gongkai.plugins.privacy",
     "gongkai.plugins.safety",
+    "gongkai.plugins.sensitive",
     "gongkai.channels.archive",
     "gongkai.channels.webhook",
 )
