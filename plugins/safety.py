@@ -5,6 +5,11 @@ title) is plain text wherever it is shown: escaped on a web page, printed as it 
 a notice. Markup in it would show as tags on the notice and vanish or run on the web,
 so the wall and the web would disagree. It is refused, not stripped, so the author
 sees what they wrote and fixes it.
+
+The body is Markdown, and every HTML channel renders it through ``gongkai.html``.
+Whatever that sanitiser would remove (a script, an event handler, a ``javascript:``
+link, an image that is not one of the item's attachments) is refused here for the same
+reason: a silent strip would make the web page differ from the archive and the notice.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import re
 
 from gongkai.catalogue import Entry
 from gongkai.errors import ItemProblem
+from gongkai.html import body_markup_problems
 from gongkai.item import Item
 from gongkai.plugins.hookspecs import hookimpl
 
@@ -45,6 +51,8 @@ def gongkai_validate_item(item: Item, entry: Entry | None, source: str) -> list[
                     item.id,
                 )
             )
+    for markup in body_markup_problems(item.body, item.attachments):
+        problems.append(ItemProblem(source, "body", markup.message, markup.fix, item.id))
     if item.publish_at is not None and item.publish_at.date() < item.formed_on:
         problems.append(
             ItemProblem(
