@@ -198,7 +198,7 @@ def describe(text: str, finding: Finding) -> str:
     if written != finding.word:
         said += f" (written '{_visible(written)}')"
     if "\n" in text:
-        said += f" at line {text.count(chr(10), 0, finding.start) + 1}"
+        said += f" in line {text.count(chr(10), 0, finding.start) + 1}"
     said += f": '{_visible(quote)}'"
     if finding.count > 1:
         said += f" ({finding.count} times in all)"
