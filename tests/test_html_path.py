@@ -209,6 +209,15 @@ def test_a_long_finding_is_cut_to_an_excerpt():
     assert len(problem.message) < 120 and "…" in problem.message
 
 
+def test_markup_a_browser_would_move_is_reported_even_with_allowed_tags():
+    # Only allowed tags, but a browser (and nh3) moves the bold text out of the table,
+    # above it: the page would not read as written.
+    body = "<table><tr><td>1</td></tr><b>说明</b></table>"
+    assert render_body(body).startswith("<b>说明</b><table>")
+    [problem] = body_markup_problems(body)
+    assert "would change the markup" in problem.message and problem.fix
+
+
 def test_the_same_finding_is_reported_once():
     assert len(body_markup_problems("<script>1</script>\n\n<script>1</script>")) == 1
 
