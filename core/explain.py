@@ -53,8 +53,14 @@ class Change:
         return f"{self.field}{where}: {self.before} → {self.after}"
 
 
-def describe(text: str) -> str:
-    """A description of a hidden value: its kind where its shape tells, and length."""
+def describe(text: str, after: str = "") -> str:
+    """A description of a hidden value: its kind where its shape (or what it became)
+    tells, and its length."""
+    starred = len(after) == len(text) and after.endswith("*")
+    if starred and re.fullmatch(r"[\u4e00-\u9fff·]{2,}", text):
+        return f"a name of {len(text)} characters"
+    if after and len(after) < len(text) and text.startswith(after):
+        return f"an address of {len(text)} characters"
     digits = re.sub(r"[ \-\u00a0\u3000]", "", text)
     if digits and re.fullmatch(r"[0-9０-９]+[Xx]?", digits):
         kind = _DIGIT_KINDS.get(len(digits))
@@ -113,10 +119,10 @@ def text_changes(field: str, before: str, after: str) -> list[Change]:
                 if a != b:
                     column = header[index] if index < len(header) else f"column {index + 1}"
                     place = f"{where}, {column}, row {row}".lstrip(", ")
-                    found.append(Change(field, place, describe(a.strip()), b.strip()))
+                    found.append(Change(field, place, describe(a.strip(), b.strip()), b.strip()))
             continue
         for b0, b1, a0, a1 in _spans(old, new):
-            found.append(Change(field, where, describe(old[b0:b1]), new[a0:a1]))
+            found.append(Change(field, where, describe(old[b0:b1], new[a0:a1]), new[a0:a1]))
     return found
 
 

@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from gongkai.tables import is_rule, pipe_cells
 
@@ -297,13 +298,33 @@ def listed_names(text: str, columns: Columns) -> list[str]:
     return sorted(names, key=lambda n: (-len(n), n))
 
 
+@lru_cache(maxsize=64)
+def _name_finder(names: tuple[str, ...]) -> tuple[re.Pattern[str], frozenset[str], list[int]]:
+    # A name list has thousands of names: find the places where one could start (its
+    # first character, one C-level scan), then look the few candidates up in a set.
+    first = "".join(sorted({n[0] for n in names}))
+    lengths = sorted({len(n) for n in names}, reverse=True)
+    return re.compile(f"[{re.escape(first)}]"), frozenset(names), lengths
+
+
 def mask_names(text: str, names: Sequence[str]) -> str:
-    """``text`` with each of ``names`` masked wherever it appears: a name from a list
-    must not come back in a sentence below it ("周大勇的账户…")."""
-    for name in names:
-        if name in text:
-            text = text.replace(name, mask_name(name))
-    return text
+    """``text`` with each of ``names`` masked wherever it appears, the longest name
+    first where two overlap: a name from a list must not come back in a sentence
+    below it ("周大勇的账户…")."""
+    if not names:
+        return text
+    starts, known, lengths = _name_finder(tuple(names))
+    parts, done, found = [], 0, starts.search(text)
+    while found is not None:
+        at = found.start()
+        name = next((text[at : at + n] for n in lengths if text[at : at + n] in known), None)
+        if name is None:
+            found = starts.search(text, at + 1)
+            continue
+        parts += [text[done:at], mask_name(name)]
+        done = at + len(name)
+        found = starts.search(text, done)
+    return "".join(parts) + text[done:] if parts else text
 
 
 def mask_markdown(text: str, policy, columns: Columns, names: Sequence[str] | None = None) -> str:
@@ -319,18 +340,27 @@ def mask_markdown(text: str, policy, columns: Columns, names: Sequence[str] | No
             lines[index] = mask_names(mask_text(line, policy), names)
             continue
         cells, roles = rows[index]
-        cells = [
-            mask_cell(cell, roles[n] if n < len(roles) else "text", policy)
-            for n, cell in enumerate(cells)
-        ]
-        # Other cells may name a listed person too (备注: 与周大勇同户).
-        cells = [
-            c if roles[n : n + 1] == ["public"] else mask_names(c, names)
-            for n, c in enumerate(cells)
-        ]
+        if "public" not in roles:
+            # Numbers of the whole row in one pass (a cell boundary " | " ends a number
+            # as a cell's end would); then names and addresses by column.
+            cells = pipe_cells(mask_text(line, policy)) or cells
+            roles = [*roles, *["text"] * (len(cells) - len(roles))]
+            cells = [
+                c if r == "text" else mask_cell(c, r, policy)
+                for c, r in zip(cells, roles, strict=True)
+            ]
+            row = "|".join(cells)
+            # Other cells may name a listed person too (备注: 与周大勇同户).
+            row = mask_names(row, names)
+        else:
+            roles = [*roles, *["text"] * (len(cells) - len(roles))]
+            row = "|".join(
+                c if r == "public" else mask_names(mask_cell(c, r, policy), names)
+                for c, r in zip(cells, roles, strict=False)
+            )
         indent = line[: len(line) - len(line.lstrip())]
         closed = line.rstrip().endswith("|")
-        lines[index] = indent + "|" + "|".join(cells) + ("|" if closed else "")
+        lines[index] = indent + "|" + row + ("|" if closed else "")
     return "\n".join(lines)
 
 
