@@ -270,3 +270,19 @@ def test_a_clean_body_with_an_attachment_image_validates(tmp_path, capsys):
     (items / "guide.md").write_text(text, encoding="utf-8")
     code = main(["validate", str(items), "--config", str(clihelp.write_config(tmp_path))])
     assert code == 0, capsys.readouterr().err
+
+
+def test_the_plain_body_shortcut_finds_what_the_full_check_finds(monkeypatch):
+    """A body with no link, raw HTML or fence skips the render; it must not skip a
+    problem. Every corpus body gives the same answer with the shortcut off."""
+    import gongkai.html as module
+
+    bodies = [*HOSTILE.values(), *BENIGN.values(), *INERT.values()]
+    bodies += [
+        "共计12户\n\n12345. 第一项",
+        "```中文\n代码\n```",
+        "名单见下表：\n\n" + "| 1 | 2 |\n|---|---|\n| 张* | 3 |",
+    ]
+    with_shortcut = [body_markup_problems(b, ATTACHMENTS) for b in bodies]
+    monkeypatch.setattr(module, "_PLAIN", re.compile(""))
+    assert with_shortcut == [body_markup_problems(b, ATTACHMENTS) for b in bodies]
