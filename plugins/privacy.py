@@ -256,4 +256,28 @@ def gongkai_validate_item(item: Item, source: str, settings) -> list:
             for name in mask_fields(item, policy)
             if name != "public_by_law"
         ]
-    return problems + _attachment_problems(item, source, policy)
+    return (
+        problems + _name_problems(item, source, policy) + _attachment_problems(item, source, policy)
+    )
+
+
+def _name_problems(item: Item, source: str, policy) -> list[ItemProblem]:
+    """The item id and the attachments' file names are published (in URLs, on pages)
+    and cannot be masked without breaking what they identify: a personal number in
+    one is refused."""
+    named = [("id", item.id, "choose an id without it, such as the document's serial")]
+    named += [
+        (f"attachments.{n}.path", a.filename, "rename the file without it")
+        for n, a in enumerate(item.attachments)
+    ]
+    return [
+        ItemProblem(
+            source,
+            field,
+            "holds a personal number (ID, mobile or bank card); it is published as it is",
+            fix,
+            item.id,
+        )
+        for field, name, fix in named
+        if mask_text(name, policy) != name
+    ]

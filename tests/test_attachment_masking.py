@@ -253,3 +253,18 @@ public_by_law = ["names"]
     assert payload["public_by_law"] == ["names", "联系电话"]
     assert "钱永福" in payload["body"] and PHONE in payload["body"]
     assert ID not in payload["body"]  # an ID number column was not declared
+
+
+def test_a_personal_number_in_the_id_or_a_file_name_is_refused(make_publisher, tmp_path):
+    items = tmp_path / "items"
+    items.mkdir()
+    (items / f"周大勇-{ID}.csv").write_text("序号,村\n1,竹篙村\n", encoding="utf-8")
+    path = _item_file(items, f'[[attachments]]\ntitle = "名单"\npath = "周大勇-{ID}.csv"')
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('id = "jt-dibao-1"', f'id = "jt-{ID}"'),
+        encoding="utf-8",
+    )
+    result = make_publisher().publish_paths([path])
+    assert result.exit_code == 2
+    assert sorted(p.field for p in result.problems) == ["attachments.0.path", "id"]
+    assert all(ID not in p.problem and ID not in p.fix for p in result.problems)
