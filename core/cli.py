@@ -31,6 +31,7 @@ from .cli_output import (
 )
 from .cli_setup import cmd_catalogue, cmd_init
 from .config import CONFIG_ENV
+from .confirm import moment
 from .errors import (
     ConfigError,
     GongkaiError,
@@ -259,6 +260,8 @@ def cmd_channels(args: argparse.Namespace) -> int:
         checks = publisher.check_channels() if args.check else {}
         missing = publisher.missing_secrets
     keys = ["name", "plugin", "mode", "guarantee", "configured"]
+    if any(d["type"] not in (d["name"], "") for d in data):
+        keys.insert(1, "type")  # only when config makes further instances of a channel
     failed = False
     if args.check:
         for entry in data:
@@ -354,6 +357,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.json:
         emit(args, rendition.model_dump(), "")
     else:
+        # Headers (secrets masked) go to stderr: stdout stays the exact payload.
+        for header, value in rendition.data.get("headers", {}).items():
+            print(f"{header}: {value}", file=sys.stderr)
         sys.stdout.write(rendition.body if rendition.body.endswith("\n") else rendition.body + "\n")
     return EXIT_OK
 
@@ -380,6 +386,36 @@ def cmd_retry(args: argparse.Namespace) -> int:
     )
     emit(args, data, text)
     return EXIT_OK
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    with _publisher(args) as publisher:
+        _item_id(publisher, args)
+        done = publisher.confirm(args.item, args.channel, at=args.at, by=args.by)
+    if done.status == "already-confirmed":
+        text = (
+            f"{done.item_id} on {done.channel}: edition {done.edition} was already confirmed "
+            f"by {done.confirmed_by} ({done.confirmed_at:%Y-%m-%d %H:%M}); nothing changed"
+        )
+    else:
+        text = (
+            f"{done.item_id} on {done.channel}: edition {done.edition} confirmed by "
+            f"{done.confirmed_by} ({done.confirmed_at:%Y-%m-%d %H:%M}); it is delivered"
+        )
+    emit(args, done.as_dict(), text)
+    return EXIT_OK
+
+
+def _when(text: str) -> datetime:
+    """``--at``: a date (2026-11-28) or a date and time (2026-11-28T09:30 or
+    "2026-11-28 09:30"), Beijing time unless an offset is given."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a date; write 2026-11-28 or 2026-11-28T09:30"
+        ) from None
+    return value if ("T" in text or " " in text.strip()) else moment(value.date())
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
@@ -460,6 +496,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = verb("status", cmd_status, "show deliveries from the ledger")
     p.add_argument("item", nargs="?", help="one item: its id, or its file")
+    p = verb(
+        "confirm",
+        cmd_confirm,
+        "record that a person confirmed a delivery a channel left awaiting confirmation",
+    )
+    p.add_argument("item", help="the item: its id, or its file")
+    p.add_argument("channel", help="the channel whose delivery was confirmed")
+    p.add_argument(
+        "--at",
+        type=_when,
+        required=True,
+        help="when it was uploaded or posted: 2026-11-28 or 2026-11-28T09:30 (Beijing time)",
+    )
+    p.add_argument("--by", required=True, help="who confirmed it (name, and unit if useful)")
     p = verb("channels", cmd_channels, "list installed channels and whether each is configured")
     p.add_argument(
         "--check",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -22,6 +22,7 @@ from .batch import FileBatch
 from .catalogue import Catalogue
 from .channel import Channel, ChannelContext, PreparedItem, Rendition
 from .config import Settings, build_channel_settings, load_settings
+from .confirm import Confirmation, confirm
 from .errors import (
     ConfigError,
     ItemProblem,
@@ -178,7 +179,11 @@ class Publisher:
                     read_timeout=chs.read_timeout,
                     pool_size=chs.concurrency or self.settings.concurrency,
                 )
-                instance = self.channel_classes[name].cls(chs.options, context)
+                instance = self.channel_classes[chs.type or name].cls(chs.options, context)
+                if instance.name != name:
+                    # Another instance of an installed channel (``type``): the ledger,
+                    # logs and outcomes must see its own name, not its class's.
+                    instance.name = name  # type: ignore[misc]
                 self._channels[name] = ActiveChannel(instance, chs)
         return self._channels
 
@@ -296,7 +301,8 @@ class Publisher:
             catalogue=self.catalogue,
             calendar=self.calendar,
             clock=self.clock,
-            known_channels=self.channel_classes,
+            # Instances (``type``) are channels too, enabled or not.
+            known_channels={*self.channel_classes, *self.settings.channels},
         )
 
     def validate(self, paths: Iterable[str | Path]) -> tuple[list[LoadedItem], list]:
@@ -396,11 +402,17 @@ class Publisher:
         return self.run().withdraw(item_id, reason, result)
 
     def describe_channels(self) -> list[dict[str, Any]]:
-        """Installed channels (entry points and ``[plugins] load``), where each comes
-        from, whether config enables it, and its settings with secrets masked. A
-        plugin that failed to load is listed with name ``?`` and why."""
+        """Installed channels (entry points and ``[plugins] load``) and the further
+        instances config makes of them (``type``), where each comes from, whether
+        config enables it, and its settings with secrets masked. A plugin that failed
+        to load is listed with name ``?`` and why."""
         rows: list[dict[str, Any]] = []
-        for name, info in sorted(self.channel_classes.items()):
+        listed = {name: name for name in self.channel_classes}
+        for name, table in self.settings.channels.items():
+            if isinstance(table, dict) and table.get("type", name) != name:
+                listed[name] = table["type"]  # another instance of that channel
+        for name, kind in sorted(listed.items()):
+            info = self.channel_classes[kind]
             table = self.settings.channels.get(name)
             configured = "no"
             if table is not None:
@@ -409,6 +421,7 @@ class Publisher:
             rows.append(
                 {
                     "name": name,
+                    "type": kind,
                     "plugin": info.plugin,
                     "mode": info.cls.mode,
                     "guarantee": info.cls.guarantee,
@@ -422,6 +435,7 @@ class Publisher:
         rows.extend(
             {
                 "name": "?",
+                "type": "",
                 "plugin": problem.plugin,
                 "mode": "",
                 "guarantee": "",
@@ -440,7 +454,7 @@ class Publisher:
         chs = self.channel_settings.get(name)
         if chs is None:
             return {}
-        core = chs.model_dump(mode="json", exclude={"name", "options", "enabled"})
+        core = chs.model_dump(mode="json", exclude={"name", "type", "options", "enabled"})
         own = chs.options.model_dump(mode="json") if chs.options is not None else {}
         return scrub_data(_hide_credentials({**own, **core}))
 
@@ -460,6 +474,13 @@ class Publisher:
             else:
                 found[name] = None
         return found
+
+    def confirm(self, item_id: str, channel: str, *, at: datetime | date, by: str) -> Confirmation:
+        """Record that a person confirmed an ``awaiting-confirmation`` delivery (the
+        upload batch was imported, the notice posted) at ``at``, by ``by``."""
+        if not self.has_ledger:
+            raise UnknownItem(f"the ledger has no item '{item_id}'; nothing is published yet")
+        return confirm(self.ledger, item_id, channel, at=at, by=by, now=self.clock())
 
     def retry(
         self, item_id: str | None = None, channel: str | None = None, *, unknown: bool = False

@@ -276,6 +276,15 @@ class Ledger(abc.ABC):
         """Queue a ``failed`` or ``unknown`` delivery again (event ``requeued``), if it
         is still in one of ``states``."""
 
+    def confirm(
+        self, item_id: str, channel: str, receipt: dict[str, Any], note: str, now: datetime
+    ) -> bool:
+        """Record that a person confirmed an ``awaiting-confirmation`` delivery (the
+        upload was imported, the notice posted): event ``confirmed``, the row's receipt
+        replaced by ``receipt`` (which carries who and when), ``note`` logged. False if
+        the row is not awaiting confirmation."""
+        raise NotImplementedError(f"{type(self).__name__} cannot record confirmations")
+
     @abc.abstractmethod
     def request_withdraw(self, item_id: str, reason: str, now: datetime) -> list[DeliveryRow]:
         """Withdraw an item: close its id for good, cancel every delivery that never

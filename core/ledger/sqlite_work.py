@@ -306,6 +306,26 @@ class ClaimWork:
             )
             return True
 
+    def confirm(
+        self, item_id: str, channel: str, receipt: dict[str, Any], note: str, now: datetime
+    ) -> bool:
+        with self._write() as db:
+            facts = self._facts(db, item_id, channel)
+            if facts is None or facts.state != State.AWAITING_CONFIRMATION:
+                return False
+            self._move(
+                db,
+                item_id,
+                channel,
+                facts,
+                Event.CONFIRMED,
+                target(Event.CONFIRMED),
+                now,
+                sets={"receipt": _json(receipt)},
+                log=Step(Event.CONFIRMED, action=Event.CONFIRMED, receipt=receipt, note=note),
+            )
+            return True
+
     def request_withdraw(self, item_id: str, reason: str, now: datetime) -> list[DeliveryRow]:
         with self._write() as db:
             known = db.execute(

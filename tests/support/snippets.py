@@ -76,6 +76,7 @@ PLACEHOLDERS = {
     "CHANNEL": "archive",
     "PATHS": "examples/items",
     "FILE": "config.toml",
+    "DATE": "2026-11-28",
 }
 
 
