@@ -29,6 +29,8 @@ from .cli_output import (
     short_path,
     table,
 )
+from .cli_sandbox import add_arguments as add_sandbox_arguments
+from .cli_sandbox import cmd_sandbox
 from .cli_setup import cmd_catalogue, cmd_init
 from .config import CONFIG_ENV
 from .confirm import moment
@@ -547,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--org-code",
         help="the organisation's 统一社会信用代码 (18 characters), written as org_code",
     )
+    p = verb("sandbox", cmd_sandbox, "serve simulators of the WeChat and municipal APIs locally")
+    add_sandbox_arguments(p)
     p = verb("catalogue", cmd_catalogue, "list the disclosure catalogue's entries, or show one")
     p.add_argument("entry", nargs="?", help="an entry key, e.g. land.compensation-notice")
     return parser

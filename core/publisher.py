@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugin_manager
 
-from . import sources
+from . import sandbox, sources
 from .attempt import ActiveChannel
 from .batch import FileBatch
 from .catalogue import Catalogue
@@ -36,7 +36,7 @@ from .intake import Intake
 from .item import CST, Item, content_hash
 from .ledger import AttemptRecord, DeliveryRow, EditionRecord, Ledger, SQLiteLedger
 from .loader import LoadedItem, expand, load_paths
-from .log import scrub, scrub_data
+from .log import get_logger, scrub, scrub_data
 from .results import RunResult
 from .run import Run
 from .settle import expire
@@ -70,6 +70,11 @@ class ItemHistory:
                 {"at": self.withdrawn[0], "reason": self.withdrawn[1]} if self.withdrawn else None
             ),
         }
+
+
+log = get_logger(__name__)
+#: The ``base_url`` that means "the simulator of this API, started in this process".
+SANDBOX = "sandbox"
 
 
 def _utc_now() -> datetime:
@@ -137,6 +142,7 @@ class Publisher:
             settings.calendar.extra_holidays, settings.calendar.extra_workdays
         )
         self._ledger: Ledger | None = None
+        self._sandbox: sandbox.Sandbox | None = None
         self._context: str | None = None
         self._channels: dict[str, ActiveChannel] | None = None
 
@@ -179,7 +185,8 @@ class Publisher:
                     read_timeout=chs.read_timeout,
                     pool_size=chs.concurrency or self.settings.concurrency,
                 )
-                instance = self.channel_classes[chs.type or name].cls(chs.options, context)
+                cls = self.channel_classes[chs.type or name].cls
+                instance = cls(self._local_remote(cls, chs.options), context)
                 if instance.name != name:
                     # Another instance of an installed channel (``type``): the ledger,
                     # logs and outcomes must see its own name, not its class's.
@@ -203,10 +210,25 @@ class Publisher:
             monotonic=self.monotonic,
         )
 
+    def _local_remote(self, cls: type[Channel], options: Any) -> Any:
+        """``options`` with ``base_url = "sandbox"`` replaced by the URL of a sandbox
+        started in this process (once, on a free loopback port, its state under the
+        state directory): the shipped config publishes to simulators and needs no
+        service. Any other base_url is left as it is."""
+        if getattr(options, "base_url", None) != SANDBOX or not getattr(cls, "sandbox", None):
+            return options
+        if self._sandbox is None:
+            self._sandbox = sandbox.start(self.settings.state_dir)
+            log.info("sandbox started", url=self._sandbox.url)
+        return options.model_copy(update={"base_url": self._sandbox.url_for(cls.sandbox)})
+
     def close(self) -> None:
         if self._ledger is not None:
             self._ledger.close()
             self._ledger = None
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
 
     def __enter__(self) -> Publisher:
         return self
