@@ -42,7 +42,7 @@ def serve(tmp_path, faults=None, simulators=None):
     faults = faults or Faults()
     simulators = simulators or [Echo(tmp_path, faults), Root(tmp_path / "root", faults)]
     server = SandboxServer(simulators, faults)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     return Sandbox(server, thread)
 

@@ -51,7 +51,10 @@ def start(
     folder = Path(state_dir) / "sandbox"
     simulators = [simulator_class(n)(folder, faults) for n in (names or SIMULATORS)]
     server = SandboxServer(simulators, faults, host=host, port=port, sleep=sleep)
-    thread = threading.Thread(target=server.serve_forever, name="gongkai-sandbox", daemon=True)
+    # A short poll interval: shutdown() waits for one, and tests stop many sandboxes.
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="gongkai-sandbox", daemon=True
+    )
     thread.start()
     return Sandbox(server, thread)
 
