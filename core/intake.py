@@ -20,7 +20,7 @@ from .catalogue import Catalogue
 from .channel import PreparedItem
 from .config import ChannelSettings, Settings
 from .errors import ItemProblem
-from .item import CST, Item, content_hash
+from .item import CST, KIND_LABELS, Item, content_hash
 from .ledger import IngestRecord, Ledger
 from .loader import LoadedItem, problems_from_validation
 from .log import get_logger
@@ -206,10 +206,12 @@ class Intake:
         or in the ledger. A link to nothing would be a dead link on every channel."""
         # Its own id is in the batch too, but an item cannot explain itself.
         missing = [r for r in item.related if r == item.id or r not in self.batch_ids]
+        found = []
         if missing and self.ledger is not None:
             known = self.ledger.latest_editions(missing)
+            found = [r for r in missing if known.get(r)]
             missing = [r for r in missing if not known.get(r)]
-        return [
+        problems = [
             ItemProblem(
                 source,
                 "related",
@@ -219,6 +221,41 @@ class Intake:
             )
             for related in missing
         ]
+        return problems + self._not_releases(item, source, found)
+
+    def _not_releases(self, item: Item, source: str, ids: list[str]) -> list[ItemProblem]:
+        """Of the related ids the ledger holds, those an interpretation or response
+        cannot belong to: a withdrawn item (the link would lead to a withdrawal
+        notice) or another interpretation or response."""
+        problems = []
+        ledger = self._recording()
+        for related in ids:
+            withdrawn = ledger.withdrawal(related)
+            if withdrawn is not None:
+                problems.append(
+                    ItemProblem(
+                        source,
+                        "related",
+                        f"'{related}' was withdrawn on {withdrawn[0].astimezone(CST):%Y-%m-%d} "
+                        f"({withdrawn[1]}); a {KIND_LABELS[item.kind]} cannot belong to it",
+                        "name the release that replaced it, or withdraw this item too",
+                        item.id,
+                    )
+                )
+                continue
+            kind = ledger.edition(related)[0].get("kind", "release")
+            if kind != "release":
+                problems.append(
+                    ItemProblem(
+                        source,
+                        "related",
+                        f"'{related}' is a {KIND_LABELS.get(kind, kind)}, not a release "
+                        f"(发布); a {KIND_LABELS[item.kind]} belongs to the release itself",
+                        "name the release that one belongs to",
+                        item.id,
+                    )
+                )
+        return problems
 
     def check(self, loaded: Sequence[LoadedItem]) -> tuple[list[LoadedItem], list[ItemProblem]]:
         """The checks publish makes, on the prepared item, with nothing recorded or

@@ -189,6 +189,15 @@ def test_an_interpretation_must_name_a_release_that_exists(make_publisher, item_
     assert publisher.publish([later]).problems == []
     itself = item_factory(id="jt-jd-4", kind="interpretation", related=("jt-jd-4",))
     assert [p.field for p in publisher.publish([itself]).problems] == ["related"]
+    # Another interpretation is not a release; a withdrawn release is gone.
+    of_one = item_factory(id="jt-jd-5", kind="interpretation", related=("jt-jd-3",))
+    [problem] = publisher.publish([of_one]).problems
+    assert "is a 解读, not a release" in problem.problem
+    publisher.withdraw("jt-release", "文件已废止")
+    of_gone = item_factory(id="jt-jd-6", kind="response", related=("jt-release",))
+    [problem] = publisher.publish([of_gone]).problems
+    assert problem.field == "related" and "was withdrawn" in problem.problem
+    assert "文件已废止" in problem.problem
 
 
 def test_a_streamed_batch_knows_releases_in_later_chunks(make_publisher, tmp_path, monkeypatch):
