@@ -88,6 +88,9 @@ def _item_id(publisher: Publisher, args: argparse.Namespace) -> None:
         if not loaded:
             raise ItemRejected(problems)
         args.item = loaded[0].item.id
+    elif args.item and (Path(args.item).suffix in (".md", ".json") or "/" in args.item):
+        # An id has neither; a path that is not there is a typo, not an unknown id.
+        raise UsageError(f"{args.item}: no such file; give an item file or an item id")
 
 
 #: Above this many outcomes, the publish table lists only those that are not done.
@@ -347,6 +350,8 @@ def cmd_render(args: argparse.Namespace) -> int:
                 print(problems_text(problems), file=sys.stderr)
                 return EXIT_USAGE
             target = loaded[0].item
+        else:
+            _item_id(publisher, args)  # a path that is not there: say so
         channel = args.channel
         if channel is None:
             enabled = sorted(publisher.channel_settings)

@@ -97,3 +97,15 @@ def test_the_confirm_verb(tmp_path):
     with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:
         events = [e for (e,) in db.execute("SELECT action FROM attempts ORDER BY id")]
     assert events[-1] == "confirmed"
+
+
+@pytest.mark.parametrize("verb", ["render", "status", "confirm", "retry", "withdraw"])
+def test_a_missing_item_file_is_named_as_a_missing_file(tmp_path, verb):
+    config = write_config(tmp_path)
+    extra = {
+        "confirm": ["archive", "--at", "2026-11-20", "--by", "x"],
+        "withdraw": ["--reason", "x"],
+    }
+    result = run(verb, "items/missing.md", *extra.get(verb, []), config=config)
+    assert result.returncode == 2
+    assert "items/missing.md: no such file" in result.stderr
