@@ -451,6 +451,7 @@ def _refusal(status: str, edition: int, latest: int) -> tuple[str, str, str] | N
         return (
             "id",
             "this item was withdrawn, and this is new content under its id",
-            "publish it under a new id if it must go out again",
+            "publish it under a new id if it must go out again, and move this file out of "
+            "the folder you publish (it is refused on every run while it is there)",
         )
     return None
