@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from datetime import date
@@ -29,6 +30,8 @@ from pydantic import (
     field_validator,
 )
 
+from gongkai.plugins.manager import CHANNEL_NAME
+
 from .errors import ConfigError
 from .log import register_secret
 
@@ -45,6 +48,9 @@ CORE_CHANNEL_KEYS = frozenset(
         "read_timeout",
         "delivery_timeout",
         "retry",
+        # Another instance of an installed channel under this table's name (several
+        # webhook endpoints, each with its own delivery rows).
+        "type",
     }
 )
 
@@ -72,6 +78,9 @@ class ChannelSettings(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     name: str
+    #: The installed channel whose class serves this table: its own name unless the
+    #: table says ``type``.
+    type: str = ""
     enabled: bool = True
     every_item: bool = False
     concurrency: int | None = Field(default=None, ge=1)
@@ -410,6 +419,53 @@ def _is_secret_field(annotation: Any) -> bool:
     return annotation is SecretStr or SecretStr in get_args(annotation)
 
 
+def _holds_secrets(annotation: Any) -> bool:
+    """Whether SecretStr appears anywhere in a field's type (``dict[str, str | SecretStr]``)."""
+    return annotation is SecretStr or any(_holds_secrets(a) for a in get_args(annotation))
+
+
+def unset_secret(variable: str) -> str:
+    """The placeholder a secret whose variable is unset gets in verbs that send nothing."""
+    return f"<{variable} is not set>"
+
+
+def is_unset_secret(value: str) -> bool:
+    """Whether ``value`` is such a placeholder: a channel that checks a secret's form
+    lets it pass, since it never reaches a remote."""
+    return bool(re.fullmatch(r"<\w+ is not set>", value))
+
+
+def _is_env_ref(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"env"}
+
+
+def _resolve_nested(
+    table: dict[str, Any], source: str, key: str, missing: list[str] | None
+) -> dict[str, Any]:
+    """``{ env = "VAR" }`` values inside a table key (header values): each becomes a
+    SecretStr, masked wherever the table is shown, and is scrubbed from logs."""
+    resolved: dict[str, Any] = {}
+    for name, value in table.items():
+        if not _is_env_ref(value):
+            resolved[name] = value
+            continue
+        variable = value["env"]
+        if variable not in os.environ and missing is not None:
+            missing.append(f"{key}.{name} (${variable})")
+            resolved[name] = SecretStr(unset_secret(variable))
+            continue
+        if variable not in os.environ:
+            raise ConfigError(
+                source,
+                f"{key}.{name}",
+                f"environment variable {variable} is not set",
+                f"export {variable}, or set enabled = false for this channel",
+            )
+        register_secret(os.environ[variable])
+        resolved[name] = SecretStr(os.environ[variable])
+    return resolved
+
+
 def _resolve_env_refs(
     raw: dict[str, Any],
     config_cls: type[BaseModel],
@@ -424,14 +480,22 @@ def _resolve_env_refs(
     fields = config_cls.model_fields
     for name, value in raw.items():
         path = f"{key}.{name}"
-        if isinstance(value, dict) and set(value) == {"env"}:
+        if (
+            isinstance(value, dict)
+            and not _is_env_ref(value)
+            and name in fields
+            and _holds_secrets(fields[name].annotation)
+        ):
+            resolved[name] = _resolve_nested(value, source, path, missing)
+            continue
+        if _is_env_ref(value):
             variable = value["env"]
             secret = name in fields and _is_secret_field(fields[name].annotation)
             # Only a secret gets a placeholder: it is masked wherever it is shown, and a
             # placeholder URL or number would fail validation with a puzzling message.
             if variable not in os.environ and missing is not None and secret:
                 missing.append(f"{path} (${variable})")
-                resolved[name] = f"<{variable} is not set>"
+                resolved[name] = unset_secret(variable)
                 continue
             if variable not in os.environ:
                 raise ConfigError(
@@ -474,26 +538,37 @@ def build_channel_settings(
         key = f"channels.{name}"
         if not isinstance(table, dict):
             raise ConfigError(settings.source, key, "must be a table", f"write [{key}]")
-        if name in (refused or {}):
+        kind = _channel_type(settings.source, name, table, channel_classes)
+        if kind in (refused or {}):
             raise ConfigError(
                 settings.source,
                 key,
-                f"the channel '{name}' was refused: {refused[name]}",
+                f"the channel '{kind}' was refused: {refused[kind]}",
                 "fix the plugin (docs/channels.md), or set enabled = false",
             )
-        if name not in channel_classes:
+        if kind not in channel_classes and "type" in table:
+            raise ConfigError(
+                settings.source,
+                f"{key}.type",
+                f"no installed channel type is named '{kind}'",
+                f"use one of: {', '.join(sorted(channel_classes)) or 'none'} "
+                "(`gongkai channels` lists them), or install the plugin that provides it",
+            )
+        if kind not in channel_classes:
             raise ConfigError(
                 settings.source,
                 key,
                 f"no installed channel is named '{name}'",
-                "install the plugin that provides it, fix the name, or remove the table "
+                'install the plugin that provides it, fix the name, add type = "<channel>" '
+                "to make it another instance of an installed one, or remove the table "
                 "(`gongkai channels` lists the installed ones)",
             )
         if not table.get("enabled", True):
             continue
         core = {k: v for k, v in table.items() if k in CORE_CHANNEL_KEYS}
+        core["type"] = kind
         own = {k: v for k, v in table.items() if k not in CORE_CHANNEL_KEYS}
-        config_cls = channel_classes[name].Config
+        config_cls = channel_classes[kind].Config
         own = _resolve_env_refs(own, config_cls, settings.source, key, missing_secrets)
         try:
             options = config_cls.model_validate(own)
@@ -506,3 +581,38 @@ def build_channel_settings(
         except ValidationError as exc:
             raise _error_from_validation(settings.source, key, exc) from exc
     return enabled
+
+
+def _channel_type(
+    source: str, name: str, table: dict[str, Any], channel_classes: Mapping[str, type]
+) -> str:
+    """The installed channel a ``[channels.<name>]`` table configures: ``type`` when
+    given (one more instance under its own name, with its own delivery rows), else
+    the table's name. Whether that channel is installed is for the caller to say."""
+    if "type" not in table:
+        return name
+    kind = table["type"]
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError(
+            source,
+            f"channels.{name}.type",
+            "must be the name of an installed channel, in quotes",
+            'write e.g. type = "webhook" (`gongkai channels` lists the installed ones)',
+        )
+    if not CHANNEL_NAME.match(name):
+        raise ConfigError(
+            source,
+            f"channels.{name}",
+            "an instance name must be 1-32 lowercase letters, digits or _, starting "
+            "with a letter (it names the delivery rows and the catalogue's routing)",
+            "rename the table, e.g. [channels.oa_push]",
+        )
+    if name != kind and name in channel_classes:
+        raise ConfigError(
+            source,
+            f"channels.{name}.type",
+            f"'{name}' is the name of the installed {name} channel, so this {kind} "
+            "instance would hide it",
+            f"give the {kind} instance another name, e.g. [channels.{kind}_{name}]",
+        )
+    return kind

@@ -84,6 +84,8 @@ PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
 SHELLS = frozenset({"sh", "bash", "shell", "console", "cron"})
 CONFIG_SECTIONS = frozenset({"gongkai", "channels", "plugins", "privacy", "calendar", "org_codes"})
 DUMMY_SECRET = "docs-test-secret-7c1f"
+#: Secrets whose form is checked when the config loads get a dummy of that form.
+DUMMY_SECRETS = {"GONGKAI_WEBHOOK_SECRET": "whsec_ZG9jcy10ZXN0LXNpZ25pbmcta2V5LTMyYnl0ZXM="}
 
 _PARSED = {page: parse_fences(page) for page in PAGES}
 SNIPPETS = [snippet for snippets, _ in _PARSED.values() for snippet in snippets]
@@ -356,7 +358,7 @@ def _check_config(snippet: Snippet, data: dict, request) -> None:
     monkeypatch = request.getfixturevalue("monkeypatch")
     tmp_path = request.getfixturevalue("tmp_path")
     for variable in _env_refs(data):
-        monkeypatch.setenv(variable, DUMMY_SECRET)
+        monkeypatch.setenv(variable, DUMMY_SECRETS.get(variable, DUMMY_SECRET))
     documented_load = list(data.get("plugins", {}).get("load", []))
     data = copy.deepcopy(data)
     data.setdefault("gongkai", {}).setdefault("state_dir", str(tmp_path / "state"))
