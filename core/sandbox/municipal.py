@@ -1,0 +1,495 @@
+"""A simulator of the municipal platform's REST contract (docs/municipal-platform.openapi.yaml).
+
+It is as strict as the contract: tokens from an app key and secret, ``Idempotency-Key``
+replays (and 422 for a key reused with another body), one article per external id,
+editions that only go up, validation errors with the field and a message, withdrawal.
+Articles, files and stored answers persist under ``<state_dir>/sandbox/``; tokens do
+not (a restarted platform logs every client out, as real ones do).
+
+For tests it keeps ``log`` (one entry per request it handled) and ``creates`` (how
+many articles each external id produced: more than one would be a duplicate post).
+Answers the server replaced by an injected 503 never reach it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import secrets
+import threading
+from datetime import UTC, date, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .base import Faults, Request, Response, Store
+
+#: The credentials of the app the sandbox knows from the start.
+DEFAULT_APP_KEY = "sandbox-app"
+DEFAULT_APP_SECRET = "sandbox-secret"
+TOKEN_SECONDS = 7200
+MAX_FILE_BYTES = 20 * 1024 * 1024
+REQUIRED = ("external_id", "edition", "content_hash", "title", "content_html", "publisher")
+KINDS = ("发布", "解读", "回应")
+OPENNESS = ("决策公开", "执行公开", "管理公开", "服务公开", "结果公开")
+_COLUMN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ARTICLE = re.compile(r"^/api/v1/articles/([^/]+)(/withdraw)?$")
+_COLUMN_ARTICLES = re.compile(r"^/api/v1/columns/([^/]+)/articles$")
+_PUBLIC_PAGE = re.compile(r"^/public/([^/]+)\.html$")
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> Response:
+    response = Response.json({"code": code, "message": message, **extra}, status)
+    if status in (429, 503):
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class MunicipalSimulator:
+    """成都市基层公开综合服务监管平台, as gongkai's contract describes it."""
+
+    name: ClassVar[str] = "municipal"
+    mount: ClassVar[str] = "/municipal"
+
+    def __init__(self, folder: Path, faults: Faults) -> None:
+        self.faults = faults
+        self.store = Store(folder, "municipal")
+        self.files_dir = folder / "municipal-files"
+        data = self.store.data
+        data.setdefault("apps", {DEFAULT_APP_KEY: {"secret": DEFAULT_APP_SECRET, "columns": None}})
+        data.setdefault("articles", {})
+        data.setdefault("files", {})
+        data.setdefault("idempotency", {})
+        data.setdefault("creates", {})
+        data.setdefault("next_article", 1)
+        #: Column ids the platform has; empty: any well-formed id is a column.
+        data.setdefault("columns", [])
+        #: token → (app key, calls it may still authorise or None for unlimited).
+        self.tokens: dict[str, list[Any]] = {}
+        self.log: list[dict[str, Any]] = []
+        self.calls = 0
+        self._quota_left = faults.quota_calls if faults.quota_after else 0
+        self._lock = threading.Lock()
+
+    # --- what tests read ------------------------------------------------------------------
+
+    @property
+    def creates(self) -> dict[str, int]:
+        """External id → articles created for it (a replayed key creates none)."""
+        return dict(self.store.data["creates"])
+
+    def articles(self, column_id: str | None = None) -> list[dict[str, Any]]:
+        found = self.store.data["articles"].values()
+        return [dict(a) for a in found if column_id is None or a["column_id"] == column_id]
+
+    def add_app(self, key: str, secret: str, columns: list[str] | None = None) -> None:
+        with self.store.lock:
+            self.store.data["apps"][key] = {"secret": secret, "columns": columns}
+            self.store.save()
+
+    # --- the server's entry point ---------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        entry: dict[str, Any] = {"method": request.method, "path": request.path}
+        try:
+            response = self._route(request, entry)
+        except Exception as exc:  # noqa: BLE001 - a simulator bug must still answer
+            response = _error(500, "internal_error", f"平台内部错误：{type(exc).__name__}")
+        entry["status"] = response.status
+        with self._lock:
+            self.log.append(entry)
+        return response
+
+    def _route(self, request: Request, entry: dict[str, Any]) -> Response:
+        method, path = request.method, request.path
+        if method == "POST" and path == "/api/v1/auth/token":
+            entry["op"] = "token"
+            return self._token(request)
+        page = _PUBLIC_PAGE.match(path)
+        if method == "GET" and page:
+            entry["op"] = "page"
+            return self._page(page.group(1))
+        app, refused = self._authorise(request)
+        if refused is not None:
+            entry["op"] = "refused"
+            return refused
+        limited = self._rate_limit()
+        if limited is not None:
+            entry["op"] = "limited"
+            return limited
+        if method == "POST" and path == "/api/v1/files":
+            entry["op"] = "upload"
+            return self._upload(request, app)
+        column = _COLUMN_ARTICLES.match(path)
+        if column and method == "POST":
+            entry["op"] = "create"
+            return self._create(request, app, column.group(1), entry)
+        if method == "GET" and path == "/api/v1/articles":
+            entry["op"] = "lookup"
+            return self._lookup(request)
+        article = _ARTICLE.match(path)
+        if article and article.group(2) and method == "POST":
+            entry["op"] = "withdraw"
+            return self._withdraw(request, app, article.group(1), entry)
+        if article and not article.group(2) and method == "PUT":
+            entry["op"] = "update"
+            return self._update(request, app, article.group(1), entry)
+        if article and not article.group(2) and method == "GET":
+            entry["op"] = "get"
+            found = self.store.data["articles"].get(article.group(1))
+            if found is None:
+                return _error(404, "article_not_found", f"文章 {article.group(1)} 不存在")
+            return Response.json(_public(found))
+        return _error(404, "not_found", f"没有这个接口：{method} {path}")
+
+    # --- auth -----------------------------------------------------------------------------
+
+    def _token(self, request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict) or not {"app_key", "app_secret"} <= set(body):
+            return _error(400, "bad_request", "请求体须为 JSON，含 app_key 和 app_secret")
+        app = self.store.data["apps"].get(str(body["app_key"]))
+        if app is None or not secrets.compare_digest(
+            str(body["app_secret"]).encode(), app["secret"].encode()
+        ):
+            return _error(401, "invalid_credentials", "app_key 或 app_secret 不正确")
+        if app.get("disabled"):
+            return _error(403, "forbidden", "该应用已停用")
+        token = secrets.token_urlsafe(24)
+        budget = self.faults.token_expiry_every or None
+        with self._lock:
+            self.tokens[token] = [body["app_key"], budget]
+        return Response.json(
+            {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_SECONDS}
+        )
+
+    def _authorise(self, request: Request) -> tuple[str, Response | None]:
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        with self._lock:
+            self.calls += 1
+            held = self.tokens.get(token)
+            if held is None:
+                return "", _error(401, "invalid_token", "access_token 无效，请重新获取")
+            if held[1] is not None:
+                if held[1] <= 0:
+                    # Its N calls are used up: it dies now, as a token expiring between
+                    # two requests does.
+                    del self.tokens[token]
+                    return "", _error(401, "token_expired", "access_token 已过期，请重新获取")
+                held[1] -= 1
+            return held[0], None
+
+    def _rate_limit(self) -> Response | None:
+        if not self.faults.quota_after:
+            return None
+        with self._lock:
+            if self.calls <= self.faults.quota_after or self._quota_left <= 0:
+                return None
+            self._quota_left -= 1
+        return _error(429, "rate_limited", "请求过于频繁，请稍后再试")
+
+    def _column_allowed(self, app: str, column_id: str) -> bool:
+        allowed = self.store.data["apps"].get(app, {}).get("columns")
+        return allowed is None or column_id in allowed
+
+    # --- files ----------------------------------------------------------------------------
+
+    def _upload(self, request: Request, app: str) -> Response:
+        parts = _multipart(request)
+        if parts is None or "file" not in parts:
+            return _error(400, "bad_request", "须以 multipart/form-data 上传，文件字段名为 file")
+        filename, content = parts["file"]
+        if not filename:
+            return _error(422, "validation_failed", "文件缺少文件名", errors=[_field("file")])
+        if len(content) > MAX_FILE_BYTES:
+            return _error(413, "file_too_large", "文件超过 20MB")
+        digest = hashlib.sha256(content).hexdigest()
+        declared = parts.get("sha256", (None, b""))[1].decode("ascii", "replace")
+        if declared and declared != digest:
+            return _error(
+                422, "validation_failed", "文件内容与 sha256 不符", errors=[_field("sha256")]
+            )
+
+        def work() -> tuple[int, dict[str, Any]]:
+            file_id = f"F{len(self.store.data['files']) + 1:06d}"
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            (self.files_dir / file_id).write_bytes(content)
+            record = {"file_id": file_id, "filename": filename, "sha256": digest}
+            self.store.data["files"][file_id] = {**record, "size": len(content)}
+            return 201, {**record, "size": len(content)}
+
+        return self._once(request, app, work)
+
+    # --- articles -------------------------------------------------------------------------
+
+    def _create(
+        self, request: Request, app: str, column_id: str, entry: dict[str, Any]
+    ) -> Response:
+        known = self.store.data["columns"]
+        if not _COLUMN_ID.match(column_id) or (known and column_id not in known):
+            return _error(404, "column_not_found", f"栏目 {column_id} 不存在")
+        if not self._column_allowed(app, column_id):
+            return _error(403, "forbidden", f"该应用无权在栏目 {column_id} 发布")
+        body, invalid = self._article_input(request, entry)
+        if invalid is not None:
+            return invalid
+
+        def work() -> tuple[int, dict[str, Any]]:
+            data = self.store.data
+            for existing in data["articles"].values():
+                if existing["external_id"] == body["external_id"]:
+                    return 409, {
+                        "code": "external_id_exists",
+                        "message": f"外部编号 {body['external_id']} 已有文章 "
+                        f"{existing['article_id']}，请更新该文章",
+                        "article_id": existing["article_id"],
+                    }
+            article_id = f"A{data['next_article']:08d}"
+            data["next_article"] += 1
+            now = _now()
+            article = {
+                **body,
+                "article_id": article_id,
+                "column_id": column_id,
+                "status": "published",
+                "url": _page_url(request, article_id),
+                "published_at": now,
+                "updated_at": now,
+                "withdrawn_reason": None,
+            }
+            data["articles"][article_id] = article
+            data["creates"][body["external_id"]] = data["creates"].get(body["external_id"], 0) + 1
+            entry["created"] = True
+            return 201, _public(article)
+
+        return self._once(request, app, work, entry)
+
+    def _update(
+        self, request: Request, app: str, article_id: str, entry: dict[str, Any]
+    ) -> Response:
+        body, invalid = self._article_input(request, entry)
+        if invalid is not None:
+            return invalid
+
+        def work() -> tuple[int, dict[str, Any]]:
+            article = self.store.data["articles"].get(article_id)
+            if article is None:
+                return 404, {"code": "article_not_found", "message": f"文章 {article_id} 不存在"}
+            if not self._column_allowed(app, article["column_id"]):
+                return 403, {"code": "forbidden", "message": "该应用无权修改此文章"}
+            if article["external_id"] != body["external_id"]:
+                return 422, {
+                    "code": "validation_failed",
+                    "message": "external_id 与文章不符",
+                    "errors": [_field("external_id", "与文章不符")],
+                }
+            if article["status"] == "withdrawn":
+                return 409, {"code": "article_withdrawn", "message": "文章已撤回，不能修改"}
+            if body["edition"] < article["edition"]:
+                return 409, {
+                    "code": "stale_edition",
+                    "message": f"平台已有第{article['edition']}版，不接受第{body['edition']}版",
+                }
+            if body["edition"] == article["edition"]:
+                if body["content_hash"] != article["content_hash"]:
+                    return 409, {
+                        "code": "edition_conflict",
+                        "message": f"第{body['edition']}版的内容与平台已有的不同",
+                    }
+                return 200, _public(article)
+            article.update(body, updated_at=_now())
+            return 200, _public(article)
+
+        return self._once(request, app, work, entry)
+
+    def _withdraw(
+        self, request: Request, app: str, article_id: str, entry: dict[str, Any]
+    ) -> Response:
+        body = request.json()
+        if not isinstance(body, dict):
+            return _error(400, "bad_request", "请求体须为 JSON")
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            return _error(422, "validation_failed", "须说明撤回原因", errors=[_field("reason")])
+        with self.store.lock:
+            article = self.store.data["articles"].get(article_id)
+            if article is None:
+                return _error(404, "article_not_found", f"文章 {article_id} 不存在")
+            if not self._column_allowed(app, article["column_id"]):
+                return _error(403, "forbidden", "该应用无权撤回此文章")
+            entry["external_id"] = article["external_id"]
+            if article["status"] != "withdrawn":
+                article.update(status="withdrawn", withdrawn_reason=reason, updated_at=_now())
+                self.store.save()
+            return Response.json(_public(article))
+
+    def _lookup(self, request: Request) -> Response:
+        external_id = request.arg("external_id")
+        if not external_id:
+            return _error(400, "bad_request", "须给出 external_id 参数")
+        with self.store.lock:
+            found = [
+                _public(a)
+                for a in self.store.data["articles"].values()
+                if a["external_id"] == external_id
+            ]
+        return Response.json({"items": found})
+
+    def _page(self, article_id: str) -> Response:
+        article = self.store.data["articles"].get(article_id)
+        if article is None:
+            return Response(404, "<h1>404 页面不存在</h1>".encode(), _HTML)
+        if article["status"] == "withdrawn":
+            text = f"<h1>该信息已撤回</h1><p>{html.escape(article['withdrawn_reason'] or '')}</p>"
+            return Response(410, text.encode(), _HTML)
+        page = (
+            f"<!doctype html><title>{html.escape(article['title'])}</title>"
+            f"<h1>{html.escape(article['title'])}</h1>"
+            f"<p>发布机构：{html.escape(article['publisher'])}</p>{article['content_html']}"
+        )
+        return Response(200, page.encode("utf-8"), _HTML)
+
+    # --- shared rules ---------------------------------------------------------------------
+
+    def _article_input(
+        self, request: Request, entry: dict[str, Any]
+    ) -> tuple[dict[str, Any], Response | None]:
+        body = request.json()
+        if not isinstance(body, dict):
+            return {}, _error(400, "bad_request", "请求体须为 JSON 对象")
+        entry["external_id"] = body.get("external_id")
+        entry["edition"] = body.get("edition")
+        errors = [_field(name) for name in REQUIRED if body.get(name) in (None, "")]
+        edition = body.get("edition")
+        if edition is not None and (not isinstance(edition, int) or edition < 1):
+            errors.append(_field("edition", "须为正整数"))
+        if isinstance(body.get("title"), str) and len(body["title"]) > 200:
+            errors.append(_field("title", "不能超过200字"))
+        for name in ("formed_on", "published_on"):
+            value = body.get(name)
+            if value is not None and not _is_date(value):
+                errors.append(_field(name, "须为 YYYY-MM-DD 格式的日期"))
+        if body.get("formed_on") is None:
+            errors.append(_field("formed_on"))
+        if body.get("kind") not in (None, *KINDS):
+            errors.append(_field("kind", f"须为 {'、'.join(KINDS)} 之一"))
+        if body.get("openness") not in (None, *OPENNESS):
+            errors.append(_field("openness", f"须为 {'、'.join(OPENNESS)} 之一"))
+        attachments = body.get("attachments") or []
+        if not isinstance(attachments, list):
+            errors.append(_field("attachments", "须为数组"))
+            attachments = []
+        for n, attachment in enumerate(attachments):
+            file_id = attachment.get("file_id") if isinstance(attachment, dict) else None
+            if file_id not in self.store.data["files"]:
+                errors.append(_field(f"attachments[{n}].file_id", "附件文件不存在，请先上传"))
+        if errors:
+            names = "、".join(e["field"] for e in errors)
+            return {}, _error(422, "validation_failed", f"字段有误：{names}", errors=errors)
+        return body, None
+
+    def _once(
+        self,
+        request: Request,
+        app: str,
+        work: Any,
+        entry: dict[str, Any] | None = None,
+    ) -> Response:
+        """Do ``work`` once per Idempotency-Key: a repeat of the same request gets the
+        stored answer, the same key with another body a 422."""
+        key = request.headers.get("idempotency-key", "")
+        if not key or len(key) > 255:
+            return _error(400, "bad_request", "缺少 Idempotency-Key 请求头，或超过255个字符")
+        fingerprint = hashlib.sha256(
+            f"{request.method} {request.path}\n".encode() + request.body
+        ).hexdigest()
+        scoped = f"{app}:{key}"
+        # One lock around check, work and record: a concurrent repeat waits for the
+        # first answer instead of doing the work twice.
+        with self.store.lock:
+            stored = self.store.data["idempotency"].get(scoped)
+            if stored is not None:
+                if stored["fingerprint"] != fingerprint:
+                    return _error(
+                        422,
+                        "idempotency_key_reused",
+                        "同一 Idempotency-Key 已用于内容不同的请求",
+                    )
+                if entry is not None:
+                    entry["replayed"] = True
+                response = Response.json(stored["body"], stored["status"])
+                response.headers["Idempotent-Replayed"] = "true"
+                return response
+            status, answer = work()
+            if status < 500:
+                self.store.data["idempotency"][scoped] = {
+                    "fingerprint": fingerprint,
+                    "status": status,
+                    "body": answer,
+                }
+            self.store.save()
+        return Response.json(answer, status)
+
+
+_HTML = {"Content-Type": "text/html; charset=utf-8"}
+_PUBLIC_KEYS = (
+    "article_id",
+    "column_id",
+    "external_id",
+    "edition",
+    "content_hash",
+    "status",
+    "url",
+    "published_at",
+    "updated_at",
+    "withdrawn_reason",
+)
+
+
+def _public(article: dict[str, Any]) -> dict[str, Any]:
+    return {k: article.get(k) for k in _PUBLIC_KEYS}
+
+
+def _field(name: str, message: str = "必填") -> dict[str, str]:
+    return {"field": name, "message": message}
+
+
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str) or not _DATE.match(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _page_url(request: Request, article_id: str) -> str:
+    host = request.headers.get("host", "127.0.0.1")
+    return f"http://{host}{MunicipalSimulator.mount}/public/{article_id}.html"
+
+
+def _multipart(request: Request) -> dict[str, tuple[str | None, bytes]] | None:
+    """The parts of a multipart/form-data body: name → (file name, bytes)."""
+    kind = request.headers.get("content-type", "")
+    if not kind.startswith("multipart/form-data"):
+        return None
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {kind}\r\n\r\n".encode("latin-1") + request.body
+    )
+    if not message.is_multipart():
+        return None
+    parts: dict[str, tuple[str | None, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            parts[str(name)] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    return parts
