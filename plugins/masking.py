@@ -287,14 +287,18 @@ def _table_rows(lines: list[str], columns: Columns):
 
 
 def listed_names(text: str, columns: Columns) -> list[str]:
-    """The names in the name columns of the tables of ``text``, longest first (so
-    欧阳娜娜 is replaced before a 欧阳娜 would be)."""
+    """The names in the name columns of the tables of ``text``, longest first."""
     names = {
-        cell.strip()
+        _name_key(cell)
         for _, cells, roles in _table_rows(text.split("\n"), columns)
         for cell, role in zip(cells, roles, strict=False)
-        if role == "name" and len(cell.strip()) >= 2
+        if role == "name" and len(_name_key(cell)) >= 2
     }
+    return order_names(names)
+
+
+def order_names(names: set[str]) -> list[str]:
+    """Names longest first, so 欧阳娜娜 is replaced before a 欧阳娜 would be."""
     return sorted(names, key=lambda n: (-len(n), n))
 
 
@@ -364,18 +368,49 @@ def mask_markdown(text: str, policy, columns: Columns, names: Sequence[str] | No
     return "\n".join(lines)
 
 
-def mask_rows(rows: Sequence[Sequence[str]], policy, columns: Columns) -> list[list[str]]:
-    """Mask a table given as rows of cells (a CSV file). The header is the first of
-    the first ten rows that names a known column (lists often start with a title
-    row); rows above it are masked as text."""
-    header_at = next(
-        (n for n, row in enumerate(rows[:10]) if any(columns.knows(c) for c in row)), None
+def _header_at(rows: Sequence[Sequence[str]], columns: Columns) -> int | None:
+    """The header row of a list: the first of its first ten rows that names a known
+    column (lists often start with a title row)."""
+    return next(
+        (n for n, row in enumerate(rows[:10]) if any(columns.knows(str(c)) for c in row)), None
     )
-    roles = columns.roles(rows[header_at]) if header_at is not None else []
+
+
+def _name_key(name: str) -> str:
+    # "王　芳" in a list padded by Word or Excel is the 王芳 of the text below it.
+    return re.sub(r"[\s\u3000]+", "", name)
+
+
+def row_names(rows: Sequence[Sequence[str]], columns: Columns) -> set[str]:
+    """The names in the name columns of a table given as rows of cells."""
+    header_at = _header_at(rows, columns)
+    if header_at is None:
+        return set()
+    roles = columns.roles([str(c) for c in rows[header_at]])
+    return {
+        _name_key(str(cell))
+        for row in rows[header_at + 1 :]
+        for cell, role in zip(row, roles, strict=False)
+        if role == "name" and len(_name_key(str(cell))) >= 2
+    }
+
+
+def mask_rows(
+    rows: Sequence[Sequence[str]], policy, columns: Columns, names: Sequence[str] = ()
+) -> list[list[str]]:
+    """Mask a table given as rows of cells (a CSV file): numbers in every cell, name
+    and address columns by role below the header (:func:`_header_at`), and the
+    ``names`` listed anywhere in the item wherever they appear, except in columns
+    declared public."""
+    header_at = _header_at(rows, columns)
+    roles = columns.roles([str(c) for c in rows[header_at]]) if header_at is not None else []
     masked = []
     for n, row in enumerate(rows):
         use = roles if header_at is not None and n > header_at else []
-        masked.append(
-            [mask_cell(c, use[i] if i < len(use) else "text", policy) for i, c in enumerate(row)]
-        )
+        cells = []
+        for i, cell in enumerate(row):
+            role = use[i] if i < len(use) else "text"
+            done = mask_cell(cell, role, policy)
+            cells.append(done if role == "public" else mask_names(done, names))
+        masked.append(cells)
     return masked

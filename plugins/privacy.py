@@ -36,6 +36,7 @@ intake stores the declaration with the edition.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
@@ -57,8 +58,15 @@ from gongkai.plugins.masking import (  # noqa: F401 - the public names of this p
     mask_name,
     mask_names,
     mask_text,
+    order_names,
 )
-from gongkai.plugins.sheets import UnreadableAttachment, masked_bytes, prepared_copy, readable
+from gongkai.plugins.sheets import (
+    UnreadableAttachment,
+    masked_bytes,
+    names_in,
+    prepared_copy,
+    readable,
+)
 
 #: Fields gongkai makes or checks itself; masking them would break what they identify.
 _IDENTIFIERS = frozenset(
@@ -85,12 +93,30 @@ def declared_public(item: Item, policy) -> tuple[str, ...]:
     return tuple(sorted(public))
 
 
-def mask_fields(item: Item, policy) -> dict:
-    """The changed text fields of ``item`` under ``policy`` (attachment files aside)."""
+def listed_in_item(item: Item, columns: Columns) -> tuple[str, ...]:
+    """Every name listed in a name column of the item: its body's tables and its
+    readable attachments. Each is masked wherever it appears in the item."""
+    names = set(listed_names(item.body, columns))
+    for attachment in item.attachments:
+        if readable(attachment.path):
+            # An unreadable one: the validate hook names it and what to do.
+            with contextlib.suppress(OSError, UnreadableAttachment):
+                names |= _names_in(attachment, columns)
+    return tuple(order_names(names))
+
+
+@lru_cache(maxsize=512)
+def _names_in(attachment: Attachment, columns: Columns) -> frozenset[str]:
+    return frozenset(names_in(attachment.path, attachment.path.read_bytes(), columns))
+
+
+def mask_fields(item: Item, policy, names: tuple[str, ...] | None = None) -> dict:
+    """The changed text fields of ``item`` under ``policy`` (attachment files aside).
+    ``names`` are masked wherever they appear (default: those of the body's tables)."""
     public = declared_public(item, policy)
     columns = Columns.of(policy, public)
-    # Names listed in the body's tables are masked wherever else they appear.
-    names = listed_names(item.body, columns)
+    if names is None:
+        names = tuple(listed_names(item.body, columns))
     changes = {}
     for name in Item.model_fields:
         if name in _IDENTIFIERS or name in public:
@@ -144,26 +170,30 @@ _TEXT_FIELDS = tuple(name for name in Item.model_fields if name not in _IDENTIFI
 
 
 @lru_cache(maxsize=512)
-def _copy(attachment: Attachment, policy, columns: Columns, store: Path) -> Attachment:
-    copy = prepared_copy(attachment, policy, columns, store)
+def _copy(
+    attachment: Attachment, policy, columns: Columns, store: Path, names: tuple[str, ...]
+) -> Attachment:
+    copy = prepared_copy(attachment, policy, columns, store, names)
     _MASKED_FILES.add((copy.path, copy.sha256, policy, columns))
     return copy
 
 
-def _attachments(item: Item, settings, columns: Columns) -> tuple[Attachment, ...]:
+def _attachments(
+    item: Item, settings, columns: Columns, names: tuple[str, ...]
+) -> tuple[Attachment, ...]:
     policy = settings.privacy
     store = Path(settings.state_dir) / "prepared" if hasattr(settings, "state_dir") else None
     prepared = []
     for attachment in item.attachments:
-        title = mask_text(attachment.title, policy)
+        title = mask_names(mask_text(attachment.title, policy), names)
         if title != attachment.title:
             attachment = attachment.model_copy(update={"title": title})
         if store is not None and readable(attachment.path):
             try:
-                copy = _copy(attachment, policy, columns, store)
+                copy = _copy(attachment, policy, columns, store, names)
                 if not copy.path.is_file():  # the state folder was cleared meanwhile
                     _copy.cache_clear()
-                    copy = _copy(attachment, policy, columns, store)
+                    copy = _copy(attachment, policy, columns, store, names)
                 attachment = copy
             except (OSError, UnreadableAttachment):
                 pass  # the validate hook names the attachment and what to do
@@ -176,11 +206,12 @@ def gongkai_prepare_item(item: Item, settings) -> Item | None:
     policy = settings.privacy
     if not policy.enabled:
         return None
-    changes = mask_fields(item, policy)
+    columns = Columns.of(policy, declared_public(item, policy))
+    names = listed_in_item(item, columns)
+    changes = mask_fields(item, policy, names)
     values = {name: changes.get(name, getattr(item, name)) for name in _TEXT_FIELDS}
     _MASKED_TEXT.add(_text_key(values, policy))
-    columns = Columns.of(policy, changes.get("public_by_law", item.public_by_law))
-    attachments = _attachments(item, settings, columns)
+    attachments = _attachments(item, settings, columns, names)
     if attachments != item.attachments:
         changes["attachments"] = attachments
     if not changes:

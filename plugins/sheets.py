@@ -21,11 +21,19 @@ import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from gongkai.fileio import write_atomic
 from gongkai.item import Attachment
-from gongkai.plugins.masking import Columns, mask_markdown, mask_rows, mask_text
+from gongkai.plugins.masking import (
+    Columns,
+    listed_names,
+    mask_markdown,
+    mask_rows,
+    mask_text,
+    row_names,
+)
 
 #: Read as text; .md and .txt are masked as Markdown (a table in a .md file is a table).
 TEXT_SUFFIXES = frozenset({".csv", ".tsv", ".txt", ".md", ".markdown"})
@@ -46,17 +54,20 @@ class UnreadableAttachment(ValueError):
     unknown encoding, a .xlsx that is not a zip). Refused: unread is unmasked."""
 
 
-def masked_bytes(path: Path, data: bytes, policy, columns: Columns) -> bytes | None:
+def masked_bytes(
+    path: Path, data: bytes, policy, columns: Columns, names: Sequence[str] = ()
+) -> bytes | None:
     """The masked bytes of the file ``path`` holding ``data``, or None when masking
-    changes nothing. Raises :class:`UnreadableAttachment`."""
+    changes nothing. ``names`` are the names listed anywhere in the item, masked
+    wherever they appear. Raises :class:`UnreadableAttachment`."""
     suffix = path.suffix.lower()
     if suffix in SHEET_SUFFIXES:
-        return _masked_workbook(data, policy, columns)
+        return _masked_workbook(data, policy, columns, names)
     text, encoding = _decode(data)
     if suffix in (".csv", ".tsv"):
-        masked = _masked_csv(text, policy, columns, "\t" if suffix == ".tsv" else None)
+        masked = _masked_csv(text, policy, columns, "\t" if suffix == ".tsv" else None, names)
     else:
-        masked = mask_markdown(text, policy, columns)
+        masked = mask_markdown(text, policy, columns, [*names, *listed_names(text, columns)])
     if masked == text:
         return None
     return masked.encode(encoding)
@@ -105,11 +116,49 @@ def _delimiter(text: str) -> str:
         return ","
 
 
-def _masked_csv(text: str, policy, columns: Columns, delimiter: str | None) -> str:
+def names_in(path: Path, data: bytes, columns: Columns) -> set[str]:
+    """The names in the name columns of an attachment (empty for other files).
+    Raises :class:`UnreadableAttachment`."""
+    suffix = path.suffix.lower()
+    if suffix in SHEET_SUFFIXES:
+        return set().union(*(row_names(rows, columns) for rows in _sheet_rows(data)))
+    if suffix not in TEXT_SUFFIXES:
+        return set()
+    text, _ = _decode(data)
+    if suffix in (".csv", ".tsv"):
+        delimiter = "\t" if suffix == ".tsv" else _delimiter(text)
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        return row_names(rows, columns)
+    return set(listed_names(text, columns))
+
+
+def _sheet_rows(data: bytes) -> list[list[list[str]]]:
+    """Each sheet of a workbook as rows of cell text."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken file
+        raise UnreadableAttachment(f"it cannot be opened as a workbook ({exc})") from exc
+    try:
+        return [
+            [
+                ["" if v is None else _cell_text(v) for v in row]
+                for row in sheet.iter_rows(values_only=True)
+            ]
+            for sheet in book.worksheets
+        ]
+    finally:
+        book.close()
+
+
+def _masked_csv(
+    text: str, policy, columns: Columns, delimiter: str | None, names: Sequence[str] = ()
+) -> str:
     delimiter = delimiter or _delimiter(text)
     newline = "\r\n" if "\r\n" in text[:4096] else "\n"
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    masked = mask_rows(rows, policy, columns)
+    masked = mask_rows(rows, policy, columns, names)
     if masked == rows:
         return text
     out = io.StringIO(newline="")
@@ -119,7 +168,9 @@ def _masked_csv(text: str, policy, columns: Columns, delimiter: str | None) -> s
     return written if text.endswith(("\n", "\r")) else written.removesuffix(newline)
 
 
-def _masked_workbook(data: bytes, policy, columns: Columns) -> bytes | None:
+def _masked_workbook(
+    data: bytes, policy, columns: Columns, names: Sequence[str] = ()
+) -> bytes | None:
     # Imported here: publishing items without spreadsheets does not pay for openpyxl.
     import openpyxl
     from openpyxl.comments import Comment
@@ -137,7 +188,7 @@ def _masked_workbook(data: bytes, policy, columns: Columns) -> bytes | None:
             ["" if c.value is None else _cell_text(c.value) for c in row]
             for row in sheet.iter_rows()
         ]
-        masked = mask_rows(rows, policy, columns)
+        masked = mask_rows(rows, policy, columns, names)
         for row, before, after in zip(sheet.iter_rows(), rows, masked, strict=True):
             for cell, old, new in zip(row, before, after, strict=True):
                 if new != old:
@@ -186,14 +237,16 @@ def _same_dates(core: bytes) -> bytes:
     return re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(<)", rb"\g<1>" + stamp + rb"\2", core)
 
 
-def prepared_copy(attachment: Attachment, policy, columns: Columns, store: Path) -> Attachment:
+def prepared_copy(
+    attachment: Attachment, policy, columns: Columns, store: Path, names: Sequence[str] = ()
+) -> Attachment:
     """``attachment`` itself when masking changes nothing, else one that points at a
     masked copy in ``store`` (kept under its own hash, with the original file name,
     since channels publish the name)."""
     data = attachment.path.read_bytes()
     if hashlib.sha256(data).hexdigest() != attachment.sha256:
         raise UnreadableAttachment("it changed after it was read; publish again")
-    masked = masked_bytes(attachment.path, data, policy, columns)
+    masked = masked_bytes(attachment.path, data, policy, columns, names)
     if masked is None:
         return attachment
     digest = hashlib.sha256(masked).hexdigest()
