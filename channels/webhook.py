@@ -156,7 +156,8 @@ class WebhookChannel(Channel):
             shown[name] = REDACTED if isinstance(value, SecretStr) else value
         if self.config.token is not None:
             shown["Authorization"] = f"Bearer {REDACTED}"
-        if self.key is not None:
+        # The config decides, not this shell: a verb that only looks may lack the secret.
+        if self.config.secret is not None:
             shown["webhook-timestamp"] = "<seconds since 1970, at sending>"
             shown["webhook-signature"] = "<v1,HMAC-SHA256 of id.timestamp.body, at sending>"
         return shown
@@ -171,7 +172,7 @@ class WebhookChannel(Channel):
         return Rendition(
             media_type="application/json",
             body=canonical_json(payload),
-            data={"headers": self._shown_headers(item), "signed": self.key is not None},
+            data={"headers": self._shown_headers(item), "signed": self.config.secret is not None},
         )
 
     def deliver(self, item: PreparedItem, rendition: Rendition, previous: Receipt | None):

@@ -378,6 +378,7 @@ def test_a_secret_header_never_shows_anywhere(tmp_path):
                 assert secret not in result.stdout + result.stderr
 
         assert "X-Api-Key: **********" in rendered.stderr
+        assert "webhook-signature: <v1," in rendered.stderr
         assert json.loads(rendered.stdout)["id"] == HOUSING  # stdout is the exact payload
         headers = json.loads(as_data.stdout)["data"]["headers"]
         assert headers["X-Api-Key"] == "**********" and headers["X-Source"] == "jintang"
