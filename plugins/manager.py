@@ -30,6 +30,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gongkai.plugins.sensitive",
     "gongkai.channels.archive",
     "gongkai.channels.webhook",
+    "gongkai.channels.wechat",
     "gongkai.channels.municipal",
 )
 #: What every channel must implement; the rest of the contract is optional.
