@@ -37,49 +37,108 @@ ID_CHECK = "10X98765432"
 #: Full-width digits count as digits; matching maps them to ASCII to check them.
 _D = "[0-9\uff10-\uff19]"
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９ｘＸ", "0123456789xX")
-#: Not part of a longer code or a decimal amount: no digit, Latin letter or full-width
-#: digit either side, and no decimal point joining it to more digits (13800013800.00元).
-_EDGE_BEFORE = r"(?<![0-9A-Za-z\uff10-\uff19])(?<![0-9\uff10-\uff19][.．])"
-_EDGE_AFTER = r"(?![0-9A-Za-z\uff10-\uff19]|[.．][0-9\uff10-\uff19])"
+#: Not part of a longer number or a decimal amount: no digit either side, and no
+#: decimal point joining it to more digits (13800013800.00元). A Latin letter may touch
+#: it: "Tel13800138000" and "ID510121…" are written too, and a leak is worse than a
+#: masked serial.
+_EDGE_BEFORE = r"(?<![0-9\uff10-\uff19])(?<![0-9\uff10-\uff19][.．])"
+_EDGE_AFTER = r"(?![0-9\uff10-\uff19]|[.．][0-9\uff10-\uff19])"
+#: An amount of money is not a phone or card number: 最高限价13900000000元.
+_NOT_MONEY = r"(?![ \u3000]*(?:元|圆|万元|亿元))"
+#: What people put between the groups of a number: spaces (one or two, half- or
+#: full-width, no-break), hyphens and dashes of every width, and dots.
+SEPARATORS = " \u00a0\u3000-\uff0d\u2010\u2011\u2012\u2013\u2014\u2212.\uff0e"
+_SEP = f"[{re.escape(SEPARATORS)}]{{0,2}}"
+_SEP1 = f"[{re.escape(SEPARATORS)}]{{1,2}}"
+#: A country code before a mobile: +86, ＋86, 0086, with or without a space.
+_CC = r"(?:(?:[+＋]|00)(?:86|８６)[ \-]?)?"
 
-_ID = re.compile(f"{_EDGE_BEFORE}{_D}{{17}}(?:{_D}|[XxＸｘ]){_EDGE_AFTER}")
-_LEGACY_ID = re.compile(f"{_EDGE_BEFORE}{_D}{{15}}{_EDGE_AFTER}")
-_CARD = re.compile(f"{_EDGE_BEFORE}{_D}{{16,19}}{_EDGE_AFTER}")
-#: 3-4-4 with at most one space or hyphen between the groups, or 11 digits together.
-_SEP = "[ \\-\u00a0\u3000]?"
-_MOBILE = re.compile(
-    f"{_EDGE_BEFORE}[1１][3-9３-９]{_D}{_SEP}{_D}{{4}}{_SEP}{_D}{{4}}{_EDGE_AFTER}"
+_ID = re.compile(
+    f"{_EDGE_BEFORE}(?:{_D}{{17}}|{_D}{{6}}{_SEP1}{_D}{{8}}{_SEP1}{_D}{{3}})"
+    f"(?:{_D}|[XxＸｘ]){_EDGE_AFTER}"
 )
-
-
-#: A landline: area code 0 + 2 or 3 digits, an optional hyphen or space, 7 or 8 digits.
-_LANDLINE = re.compile(f"{_EDGE_BEFORE}[0０]{_D}{{2,3}}{_SEP}{_D}{{7,8}}{_EDGE_AFTER}")
+_LEGACY_ID = re.compile(f"{_EDGE_BEFORE}{_D}{{15}}{_EDGE_AFTER}")
+#: 16–19 digits together, or in groups of four (6222 0212 3456 7890 128).
+_CARD = re.compile(
+    f"{_EDGE_BEFORE}(?:{_D}{{16,19}}|{_D}{{4}}(?:{_SEP1}{_D}{{4}}){{3}}(?:{_SEP1}{_D}{{1,3}})?)"
+    f"{_EDGE_AFTER}{_NOT_MONEY}"
+)
+#: 3-4-4 with separators between the groups, or 11 digits together.
+_MOBILE = re.compile(
+    f"{_EDGE_BEFORE}{_CC}[1１][3-9３-９]{_D}{_SEP}{_D}{{4}}{_SEP}{_D}{{4}}{_EDGE_AFTER}{_NOT_MONEY}"
+)
+#: A landline: area code 0 + 2 or 3 digits, an optional separator, 7 or 8 digits.
+_LANDLINE = re.compile(f"{_EDGE_BEFORE}[0０]{_D}{{2,3}}{_SEP}{_D}{{7,8}}{_EDGE_AFTER}{_NOT_MONEY}")
+#: Labels of public numbers that can pass an ID or card check by chance (an all-digit
+#: 统一社会信用代码 does one time in eleven): a number right after one is left alone.
+PUBLIC_LABELS = (
+    "统一社会信用代码",
+    "信用代码",
+    "组织机构代码",
+    "项目编号",
+    "项目代码",
+    "招标编号",
+    "标段编号",
+    "注册号",
+    "订单号",
+    "合同编号",
+    "合同号",
+    "流水号",
+    "档案编号",
+)
+_LABEL_END = re.compile(r"[\s:：（(]*$")
+#: Province codes of the 居民身份证 (GB/T 2260), and 81–83 for the Hong Kong, Macao
+#: and Taiwan residence permits.
+_PROVINCES = frozenset(
+    str(code)
+    for code in (*range(11, 16), 21, 22, 23, *range(31, 38), *range(41, 47), *range(50, 55))
+    + (*range(61, 66), 71, 81, 82, 83)
+)
 
 
 def _ascii(text: str) -> str:
     return text.translate(_FULL_WIDTH)
 
 
+def _born(year: int, month: int, day: int) -> bool:
+    try:
+        born = date(year, month, day)
+    except ValueError:
+        return False
+    # GB 11643's own example (440524188001010014) was born in 1880.
+    return date(1850, 1, 1) <= born <= date.today()
+
+
 def id_number_valid(number: str) -> bool:
-    """True if ``number`` is 17 digits plus the right GB 11643-1999 check character."""
+    """True if ``number`` is an 18-character ID number: a province code, a real birth
+    date, and the right GB 11643-1999 check character."""
     number = _ascii(number)
-    if len(number) != 18 or not number[:17].isdigit():
+    if len(number) != 18 or not number[:17].isdigit() or number[:2] not in _PROVINCES:
+        return False
+    if not _born(int(number[6:10]), int(number[10:12]), int(number[12:14])):
         return False
     total = sum(int(d) * w for d, w in zip(number[:17], ID_WEIGHTS, strict=True))
     return ID_CHECK[total % 11] == number[17].upper()
 
 
 def legacy_id_valid(number: str) -> bool:
-    """True if ``number`` is a 15-digit ID number of before 1999: a region code that
-    does not start with 0, then a real birth date (YYMMDD, 19YY)."""
+    """True if ``number`` is a 15-digit ID number of before 1999: a province code,
+    then a real birth date (YYMMDD, 19YY)."""
     number = _ascii(number)
-    if len(number) != 15 or not number.isdigit() or number[0] == "0":
+    if len(number) != 15 or not number.isdigit() or number[:2] not in _PROVINCES:
         return False
-    try:
-        date(1900 + int(number[6:8]), int(number[8:10]), int(number[10:12]))
-    except ValueError:
+    return _born(1900 + int(number[6:8]), int(number[8:10]), int(number[10:12]))
+
+
+def card_number_valid(number: str) -> bool:
+    """True if ``number`` looks like a bank card: 16–19 digits, an issuer prefix that
+    cards have (UnionPay 62, Visa 4, Mastercard 5 and 2221–2720, 3, and the 9 of
+    older domestic cards), and the Luhn check. A date-led reference (2026…) is not."""
+    number = _ascii(number)
+    if not 16 <= len(number) <= 19 or not number.isdigit():
         return False
-    return True
+    issuer = number[0] in "34569" or 222100 <= int(number[:6]) <= 272099
+    return issuer and luhn_valid(number)
 
 
 def luhn_valid(number: str) -> bool:
@@ -98,10 +157,18 @@ def mask(value: str, keep: tuple[int, int]) -> str:
     return value[:head] + "*" * (len(value) - head - tail) + value[len(value) - tail :]
 
 
+_SEPARATOR_SET = frozenset(SEPARATORS)
+
+
+def _digits(text: str) -> str:
+    """The digits (and check character) of a written number, ASCII."""
+    return _ascii("".join(c for c in text if c not in _SEPARATOR_SET))
+
+
 def _mask_spaced(text: str, keep: tuple[int, int]) -> str:
     """Like :func:`mask`, counting only the digits and check character: separators
     inside the number (138 0013 8000) stay where they are."""
-    positions = [i for i, c in enumerate(text) if not c.isspace() and c not in "-\u00a0"]
+    positions = [i for i, c in enumerate(text) if c not in _SEPARATOR_SET]
     hidden = mask("x" * len(positions), keep)
     chars = list(text)
     for index, shown in zip(positions, hidden, strict=True):
@@ -110,26 +177,41 @@ def _mask_spaced(text: str, keep: tuple[int, int]) -> str:
     return "".join(chars)
 
 
+def _after_public_label(match: re.Match) -> bool:
+    before = match.string[max(0, match.start() - 20) : match.start()]
+    before = _LABEL_END.sub("", before)
+    return before.endswith(PUBLIC_LABELS)
+
+
+_COUNTRY_CODE = re.compile(r"^(?:[+＋]|00)(?:86|８６)[ \-]?")
+
+
 def mask_text(text: str, policy) -> str:
     # Listed as written ("028-84930000"), compared as digits.
-    keep = {_ascii(re.sub(r"[\s\-]", "", n)) for n in policy.keep_numbers}
+    keep = {_digits(n) for n in policy.keep_numbers}
 
-    def checked(valid, keep_policy):
+    def checked(valid, keep_policy, labelled: bool = True):
         def replace(match: re.Match) -> str:
-            number = match.group(0)
-            digits = _ascii(re.sub(r"[\s\-]", "", number))
+            written = match.group(0)
+            prefix = _COUNTRY_CODE.match(written)
+            head = prefix.group(0) if prefix else ""
+            number = written[len(head) :]
+            digits = _digits(number)
             if digits in keep or not valid(digits):
-                return number
-            return _mask_spaced(number, keep_policy)
+                return written
+            if labelled and _after_public_label(match):
+                return written
+            return head + _mask_spaced(number, keep_policy)
 
         return replace
 
     text = _ID.sub(checked(id_number_valid, policy.id_keep), text)
-    text = _CARD.sub(checked(luhn_valid, policy.bank_card_keep), text)
+    text = _CARD.sub(checked(card_number_valid, policy.bank_card_keep), text)
     text = _LEGACY_ID.sub(checked(legacy_id_valid, policy.id_keep), text)
-    text = _MOBILE.sub(checked(lambda digits: True, policy.phone_keep), text)
+    # A phone is a phone whatever label is before it.
+    text = _MOBILE.sub(checked(lambda digits: True, policy.phone_keep, False), text)
     if getattr(policy, "mask_landlines", False):
-        text = _LANDLINE.sub(checked(lambda digits: True, policy.landline_keep), text)
+        text = _LANDLINE.sub(checked(lambda digits: True, policy.landline_keep, False), text)
     return text
 
 
@@ -184,7 +266,8 @@ def mask_name(name: str) -> str:
 #: The place-name suffixes of each level, outermost first. A group (村民小组) is 组 or,
 #: in Sichuan, 社 ("3社"), always after a number.
 _LEVELS = (
-    ("township", re.compile(r"(?:镇|乡|街道(?:办事处)?)")),
+    # 赵镇街道 is a street (街道) whose name ends in 镇: the street is the township.
+    ("township", re.compile(r"(?:街道(?:办事处)?|镇(?!街道)|乡)")),
     ("village", re.compile(r"(?:村|社区|居委会)")),
     ("group", re.compile(r"(?:[0-9０-９一二三四五六七八九十]+(?:组|社|队))")),
 )

@@ -181,7 +181,7 @@ def _copy(
 def _attachments(
     item: Item, settings, columns: Columns, names: tuple[str, ...]
 ) -> tuple[Attachment, ...]:
-    policy = settings.privacy
+    policy = effective_policy(settings)
     store = Path(settings.state_dir) / "prepared" if hasattr(settings, "state_dir") else None
     prepared = []
     for attachment in item.attachments:
@@ -201,9 +201,26 @@ def _attachments(
     return tuple(prepared)
 
 
+def effective_policy(settings):
+    """The deployment's policy, keeping its own org codes too: they are published in
+    every 索引号, so masking them in a body would hide nothing and garble the text."""
+    policy = settings.privacy
+    codes = {getattr(settings, "org_code", None), *getattr(settings, "org_codes", {}).values()}
+    codes = tuple(sorted(c for c in codes if c and c not in policy.keep_numbers))
+    if not codes:
+        return policy
+    return _with_codes(policy, codes)
+
+
+@lru_cache(maxsize=16)
+def _with_codes(policy, codes: tuple[str, ...]):
+    # Cached: the same policy object keeps the guard's memo of masked text valid.
+    return policy.model_copy(update={"keep_numbers": (*policy.keep_numbers, *codes)})
+
+
 @hookimpl
 def gongkai_prepare_item(item: Item, settings) -> Item | None:
-    policy = settings.privacy
+    policy = effective_policy(settings)
     if not policy.enabled:
         return None
     columns = Columns.of(policy, declared_public(item, policy))
@@ -277,7 +294,7 @@ def gongkai_validate_item(item: Item, source: str, settings) -> list:
     plugin added it, or masking has a bug) stops the item instead of going out. It
     masks the prepared item again: masking is idempotent, so any change is a leak.
     Attachments gongkai cannot read must be declared checked."""
-    policy = settings.privacy
+    policy = effective_policy(settings)
     if not policy.enabled:
         return []
     problems = []

@@ -127,3 +127,77 @@ def test_a_landline_policy_that_would_mask_nothing_is_refused():
 
     with pytest.raises(ValidationError):
         PrivacySettings(landline_keep=(6, 6))
+
+
+# --- ways of writing numbers found by the new-user trial --------------------------------
+
+ID = "510121194801251981"
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("电话：+8613800138000", "13800138000"),
+        ("[联系我们](tel:+8613800138000)", "13800138000"),
+        ("电话：008613800138000", "13800138000"),
+        (f"Tel13800138000 ID{ID} No6222021234567890128", ID),
+        ("Tel13800138000", "13800138000"),
+        ("No6222021234567890128", "6222021234567890128"),
+        ("卡号：6222 0212 3456 7890 128", "6222021234567890128"),
+        ("卡号：6222-0212-3456-7890-128", "6222021234567890128"),
+        ("身份证：510121 19480125 1981", ID),
+        ("１３８－００１３－８０００", "13800138000"),
+        ("138.0013.8000", "13800138000"),
+        ("138—0013—8000", "13800138000"),
+        ("138  0013  8000", "13800138000"),
+    ],
+)
+def test_numbers_written_the_ways_people_write_them_are_masked(text, raw):
+    masked = mask_text(text, PrivacySettings())
+    digits = "".join(
+        c
+        for c in masked.translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+        if c.isdigit()
+    )
+    assert raw not in digits, masked
+    assert "*" in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "统一社会信用代码：115101210000000017",  # passes the ID check digit by chance
+        "项目编号：202611281530000123",
+        "营业执照注册号510121000108765",
+        "最高限价13900000000元",
+        "订单号 202611280001234567",  # Luhn-valid by chance, but led by a date
+        "文号：金府发〔2026〕12号，金额13800138000.50元",
+        "202611281530000123",  # no province 20: not an ID
+    ],
+)
+def test_public_numbers_and_amounts_are_left_alone(text):
+    assert mask_text(text, PrivacySettings()) == text
+
+
+def test_the_deployments_own_org_codes_are_never_masked(item_factory):
+    from gongkai.plugins.privacy import gongkai_prepare_item
+
+    # An all-digit code that passes every ID check (the odds are small, not zero).
+    code = "11010519491231002X"
+
+    class Settings:
+        privacy = PrivacySettings()
+        org_code = None
+        org_codes = {"金堂县教育局": code}
+
+    item = item_factory(body=f"本单位代码{code}，申请人身份证{ID}。")
+    prepared = gongkai_prepare_item(item, Settings())
+    assert code in prepared.body and ID not in prepared.body
+
+
+def test_addresses_in_a_street_keep_the_street():
+    from gongkai.plugins.masking import cut_address
+
+    assert cut_address("赵镇街道三星村1组8号", "township") == "赵镇街道"
+    assert cut_address("金堂县赵镇街道十里社区3组", "village") == "金堂县赵镇街道十里社区"
+    assert cut_address("五凤镇金箱村3组", "township") == "五凤镇"

@@ -73,6 +73,8 @@ def digits_of(text: str) -> str:
 
 @given(before=chinese, number=numbers, style=styles, after=chinese)
 def test_no_generated_number_survives_in_text(before, number, style, after):
+    # A number right before 元 is an amount (最高限价13900000000元), left alone on purpose.
+    after = after.lstrip("元")
     masked = mask_text(f"{before}{written(number, style)}{after}", POLICY)
     assert number not in digits_of(masked)
 
