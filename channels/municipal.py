@@ -38,7 +38,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
 from gongkai.channel import Channel, PreparedItem, Receipt, Rendition
-from gongkai.errors import PermanentError, TransientError
+from gongkai.errors import OutcomeUnknown, PermanentError, TransientError
 from gongkai.html import render_body
 from gongkai.item import AUDIENCE_LABELS, CST, KIND_LABELS, OPENNESS_LABELS, canonical_json
 from gongkai.ledger import AttemptRecord
@@ -320,7 +320,7 @@ class MunicipalChannel(Channel):
         self._ready()
         try:
             self.api.token()
-        except TransientError:
+        except (TransientError, OutcomeUnknown):
             # The platform is busy or unreachable now; that says nothing about the
             # credentials, and each delivery classifies its own failure.
             return
@@ -478,10 +478,8 @@ class MunicipalChannel(Channel):
     def _lookup(self, item: PreparedItem) -> list[dict[str, Any]]:
         api = self.api
         what = f"platform lookup of '{item.id}'"
-        response = api.call(
-            "GET", api.url("lookup"), what, repeatable=True, params={"external_id": item.id}
-        )
-        api.raise_for(response, what, repeatable=True, fix="check paths.lookup")
+        response = api.call("GET", api.url("lookup"), what, params={"external_id": item.id})
+        api.raise_for(response, what, fix="check paths.lookup")
         found = api.answer(response, what).get(api.field("items"))
         if not isinstance(found, list):
             raise PermanentError(

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from gongkai.channel import ChannelContext
-from gongkai.errors import AuthError, DeliveryError, OutcomeUnknown, PermanentError, TransientError
+from gongkai.errors import AuthError, DeliveryError, PermanentError
 from gongkai.http import classify_exception, new_session, raise_for_status
 from gongkai.log import register_secret
 
@@ -78,7 +78,7 @@ class PlatformApi:
         try:
             response = self.session.post(self.url("token"), json=body)
         except requests.RequestException as exc:
-            raise _safe_to_repeat(classify_exception(exc, what)) from None
+            raise classify_exception(exc, what) from None
         if response.status_code in (401, 403):
             raise AuthError(
                 f"{what}: HTTP {response.status_code} {self.detail(response)}; the platform "
@@ -86,7 +86,7 @@ class PlatformApi:
                 "the environment variable app_secret names",
                 http_status=response.status_code,
             )
-        self.raise_for(response, what, repeatable=True)
+        self.raise_for(response, what)
         return self.answer(response, what)
 
     def drop_token(self, token: str | None = None) -> None:
@@ -98,9 +98,7 @@ class PlatformApi:
 
     # --- requests -------------------------------------------------------------------
 
-    def call(
-        self, method: str, url: str, what: str, *, repeatable: bool = False, **kwargs: Any
-    ) -> requests.Response:
+    def call(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
         """Send with the token; on a 401, fetch a new token and send once more. The
         401 says the request was refused, so sending it again duplicates nothing."""
         headers = kwargs.pop("headers", {})
@@ -111,8 +109,7 @@ class PlatformApi:
                     method, url, headers={**headers, "Authorization": f"Bearer {token}"}, **kwargs
                 )
             except requests.RequestException as exc:
-                error = classify_exception(exc, what)
-                raise (_safe_to_repeat(error) if repeatable else error) from None
+                raise classify_exception(exc, what) from None
             if response.status_code == 401 and first:
                 self.drop_token(token)
                 continue
@@ -125,9 +122,7 @@ class PlatformApi:
             return response
         raise AssertionError("unreachable")
 
-    def raise_for(
-        self, response: requests.Response, what: str, *, repeatable: bool = False, fix: str = ""
-    ) -> None:
+    def raise_for(self, response: requests.Response, what: str, *, fix: str = "") -> None:
         """The standard mapping (gongkai.http) with the platform's code and message
         added, and what to do when the platform gave no hint."""
         try:
@@ -137,7 +132,7 @@ class PlatformApi:
             if fix and isinstance(exc, PermanentError):
                 message += f"; {fix}"
             exc.args = (message,)
-            raise (_safe_to_repeat(exc) if repeatable else exc) from None
+            raise exc from None
 
     def answer(self, response: requests.Response, what: str) -> dict[str, Any]:
         data = json_body(response)
@@ -180,11 +175,3 @@ def json_body(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _safe_to_repeat(error: DeliveryError) -> DeliveryError:
-    # A token request or a read changes nothing on the platform: an answer that never
-    # came is just a blip.
-    if isinstance(error, OutcomeUnknown):
-        return TransientError(str(error), http_status=error.http_status)
-    return error

@@ -71,8 +71,8 @@ class MunicipalSimulator:
         data.setdefault("next_article", 1)
         #: Column ids the platform has; empty: any well-formed id is a column.
         data.setdefault("columns", [])
-        #: token → (app key, calls it may still authorise or None for unlimited).
-        self.tokens: dict[str, list[Any]] = {}
+        #: Live token → its app key.
+        self.tokens: dict[str, str] = {}
         self.log: list[dict[str, Any]] = []
         self.calls = 0
         self._quota_left = faults.quota_calls if faults.quota_after else 0
@@ -108,46 +108,34 @@ class MunicipalSimulator:
         return response
 
     def _route(self, request: Request, entry: dict[str, Any]) -> Response:
-        method, path = request.method, request.path
-        if method == "POST" and path == "/api/v1/auth/token":
-            entry["op"] = "token"
+        op, target = _operation(request.method, request.path)
+        entry["op"] = op
+        if op == "token":
             return self._token(request)
-        page = _PUBLIC_PAGE.match(path)
-        if method == "GET" and page:
-            entry["op"] = "page"
-            return self._page(page.group(1))
+        if op == "page":
+            return self._page(target)
+        if op is None:
+            return _error(404, "not_found", f"没有这个接口：{request.method} {request.path}")
         app, refused = self._authorise(request)
+        if refused is None:
+            refused = self._rate_limit()
         if refused is not None:
-            entry["op"] = "refused"
+            entry["refused"] = True
             return refused
-        limited = self._rate_limit()
-        if limited is not None:
-            entry["op"] = "limited"
-            return limited
-        if method == "POST" and path == "/api/v1/files":
-            entry["op"] = "upload"
+        if op == "upload":
             return self._upload(request, app)
-        column = _COLUMN_ARTICLES.match(path)
-        if column and method == "POST":
-            entry["op"] = "create"
-            return self._create(request, app, column.group(1), entry)
-        if method == "GET" and path == "/api/v1/articles":
-            entry["op"] = "lookup"
+        if op == "create":
+            return self._create(request, app, target, entry)
+        if op == "lookup":
             return self._lookup(request)
-        article = _ARTICLE.match(path)
-        if article and article.group(2) and method == "POST":
-            entry["op"] = "withdraw"
-            return self._withdraw(request, app, article.group(1), entry)
-        if article and not article.group(2) and method == "PUT":
-            entry["op"] = "update"
-            return self._update(request, app, article.group(1), entry)
-        if article and not article.group(2) and method == "GET":
-            entry["op"] = "get"
-            found = self.store.data["articles"].get(article.group(1))
-            if found is None:
-                return _error(404, "article_not_found", f"文章 {article.group(1)} 不存在")
-            return Response.json(_public(found))
-        return _error(404, "not_found", f"没有这个接口：{method} {path}")
+        if op == "withdraw":
+            return self._withdraw(request, app, target, entry)
+        if op == "update":
+            return self._update(request, app, target, entry)
+        found = self.store.data["articles"].get(target)
+        if found is None:
+            return _error(404, "article_not_found", f"文章 {target} 不存在")
+        return Response.json(_public(found))
 
     # --- auth -----------------------------------------------------------------------------
 
@@ -163,9 +151,8 @@ class MunicipalSimulator:
         if app.get("disabled"):
             return _error(403, "forbidden", "该应用已停用")
         token = secrets.token_urlsafe(24)
-        budget = self.faults.token_expiry_every or None
         with self._lock:
-            self.tokens[token] = [body["app_key"], budget]
+            self.tokens[token] = str(body["app_key"])
         return Response.json(
             {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_SECONDS}
         )
@@ -175,17 +162,16 @@ class MunicipalSimulator:
         token = header[7:] if header.startswith("Bearer ") else ""
         with self._lock:
             self.calls += 1
-            held = self.tokens.get(token)
-            if held is None:
+            every = self.faults.token_expiry_every
+            if every and self.calls % every == 0 and token in self.tokens:
+                # Every N calls the live tokens die, as tokens expiring mid-run do: the
+                # call that meets it is refused.
+                self.tokens.clear()
+                return "", _error(401, "token_expired", "access_token 已过期，请重新获取")
+            app = self.tokens.get(token)
+            if app is None:
                 return "", _error(401, "invalid_token", "access_token 无效，请重新获取")
-            if held[1] is not None:
-                if held[1] <= 0:
-                    # Its N calls are used up: it dies now, as a token expiring between
-                    # two requests does.
-                    del self.tokens[token]
-                    return "", _error(401, "token_expired", "access_token 已过期，请重新获取")
-                held[1] -= 1
-            return held[0], None
+            return app, None
 
     def _rate_limit(self) -> Response | None:
         if not self.faults.quota_after:
@@ -226,7 +212,8 @@ class MunicipalSimulator:
             self.store.data["files"][file_id] = {**record, "size": len(content)}
             return 201, {**record, "size": len(content)}
 
-        return self._once(request, app, work)
+        # The multipart boundary differs on every send: the parts are what was asked.
+        return self._once(request, app, work, sameness=f"{filename}\0{digest}".encode())
 
     # --- articles -------------------------------------------------------------------------
 
@@ -402,6 +389,7 @@ class MunicipalSimulator:
         app: str,
         work: Any,
         entry: dict[str, Any] | None = None,
+        sameness: bytes | None = None,
     ) -> Response:
         """Do ``work`` once per Idempotency-Key: a repeat of the same request gets the
         stored answer, the same key with another body a 422."""
@@ -409,7 +397,7 @@ class MunicipalSimulator:
         if not key or len(key) > 255:
             return _error(400, "bad_request", "缺少 Idempotency-Key 请求头，或超过255个字符")
         fingerprint = hashlib.sha256(
-            f"{request.method} {request.path}\n".encode() + request.body
+            f"{request.method} {request.path}\n".encode() + (sameness or request.body)
         ).hexdigest()
         scoped = f"{app}:{key}"
         # One lock around check, work and record: a concurrent repeat waits for the
@@ -452,6 +440,29 @@ _PUBLIC_KEYS = (
     "updated_at",
     "withdrawn_reason",
 )
+
+
+def _operation(method: str, path: str) -> tuple[str | None, str]:
+    """What a request asks for (the name the request log uses) and the column or
+    article id in its path."""
+    if method == "POST" and path == "/api/v1/auth/token":
+        return "token", ""
+    if method == "POST" and path == "/api/v1/files":
+        return "upload", ""
+    if method == "GET" and path == "/api/v1/articles":
+        return "lookup", ""
+    page = _PUBLIC_PAGE.match(path)
+    if method == "GET" and page:
+        return "page", page.group(1)
+    column = _COLUMN_ARTICLES.match(path)
+    if column and method == "POST":
+        return "create", column.group(1)
+    article = _ARTICLE.match(path)
+    if article and article.group(2):
+        return ("withdraw" if method == "POST" else None), article.group(1)
+    if article:
+        return {"PUT": "update", "GET": "get"}.get(method), article.group(1)
+    return None, ""
 
 
 def _public(article: dict[str, Any]) -> dict[str, Any]:
