@@ -8,8 +8,11 @@
    best and median are printed.
    The CPU time per delivery is printed beside it (this process only).
 2. A no-op rerun over 10,000 already-delivered items: items per second.
+3. Items through the municipal platform channel to its sandbox simulator (20 ms added
+   per request): token, create with an Idempotency-Key, the simulator's own state
+   writes. Baseline: the same creates from bare threads on a requests session.
 
-Run: python bench/dispatch.py [--items 2000] [--noop-items 10000]
+Run: python bench/dispatch.py [--items 2000] [--noop-items 10000] [--municipal-items 300]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import http.client
 import multiprocessing
+import os
 import statistics
 import tempfile
 import threading
@@ -26,9 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+import requests
 from nullchannel import NullChannel  # bench/ is on the path when run as a script
 
-from gongkai import ChannelContext, Item, Publisher
+from gongkai import ChannelContext, Item, Publisher, sandbox
 from gongkai.channels.webhook import WebhookChannel
 from gongkai.config import settings_from_dict
 from gongkai.http import new_session
@@ -163,11 +168,65 @@ def dispatch_once(url: str, count: int) -> float:
     return wall
 
 
+def municipal_once(count: int) -> tuple[float, float]:
+    """Wall time of publishing ``count`` items through the ``platform`` channel to the
+    sandbox's municipal simulator, and of the same creates sent from bare threads."""
+    os.environ.setdefault("GONGKAI_MUNICIPAL_SECRET", "sandbox-secret")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        sandbox.start(Path(tmp), sandbox.Faults(latency=LATENCY), names=["municipal"]) as running,
+    ):
+        base = running.url_for("municipal")
+        pub = publisher(
+            Path(tmp) / "gongkai",
+            {
+                "platform": {
+                    "every_item": True,
+                    "base_url": base,
+                    "app_key": "sandbox-app",
+                    "app_secret": {"env": "GONGKAI_MUNICIPAL_SECRET"},
+                    "default_column": "bench",
+                }
+            },
+        )
+        start = time.perf_counter()
+        result = pub.publish(make_items(count, "mun"))
+        wall = time.perf_counter() - start
+        pub.close()
+        assert result.counts().get("delivered") == count, result.counts()
+
+        session = requests.Session()
+        token = session.post(
+            f"{base}/api/v1/auth/token",
+            json={"app_key": "sandbox-app", "app_secret": "sandbox-secret"},
+        ).json()["access_token"]
+
+        def create(n: int) -> None:
+            article = {
+                "external_id": f"bare-{n}",
+                "edition": 1,
+                "content_hash": f"{n:064d}",
+                "title": "金堂县公共租赁住房申请指南",
+                "content_html": "<p>申请条件：在本县有稳定工作。</p>",
+                "publisher": "金堂县房产管理局",
+                "formed_on": "2026-11-20",
+            }
+            headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"bare-{n}"}
+            session.post(f"{base}/api/v1/columns/bench/articles", json=article, headers=headers)
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(create, range(count)))
+        bare = time.perf_counter() - start
+    return wall, bare
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--noop-items", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--municipal-items", type=int, default=300)
     args = parser.parse_args()
 
     ports = multiprocessing.Queue()
@@ -223,6 +282,14 @@ def main() -> None:
             f"no-op rerun: {args.noop_items} delivered items in {rerun:.2f} s = "
             f"{args.noop_items / rerun:,.0f} items/s  "
             f"(first publish to an instant channel: {first:.2f} s, rerun {rerun / first:.2f}x)"
+        )
+
+        wall, bare = municipal_once(args.municipal_items)
+        ideal = args.municipal_items * LATENCY / CONCURRENCY
+        print(
+            f"municipal: {args.municipal_items} items to the sandbox simulator, "
+            f"{LATENCY * 1000:.0f} ms per request: gongkai {wall:.2f} s = {wall / ideal:.2f}x "
+            f"ideal, bare creates {bare:.2f} s; gongkai / bare {wall / bare:.2f}x"
         )
     finally:
         server.terminate()
