@@ -56,20 +56,39 @@ class Change:
 def describe(text: str, after: str = "") -> str:
     """A description of a hidden value: its kind where its shape (or what it became)
     tells, and its length."""
-    starred = len(after) == len(text) and after.endswith("*")
-    if starred and re.fullmatch(r"[\u4e00-\u9fff·]{2,}", text):
-        return f"a name of {len(text)} characters"
+    starred = after.endswith("*") and not after.strip("*").isdigit()
+    if starred and re.fullmatch(r"[\u4e00-\u9fff·][\u4e00-\u9fff·\s\u3000]*", text):
+        length = len(_SPACES.sub("", text))
+        return f"a name of {length} characters"
     if after and len(after) < len(text) and text.startswith(after):
         return f"an address of {len(text)} characters"
-    digits = re.sub(r"[ \-\u00a0\u3000]", "", text)
+    digits = re.sub(r"[ \-\u00a0\u3000\uff0d\u2013\u2014.．+＋]", "", text)
     if digits and re.fullmatch(r"[0-9０-９]+[Xx]?", digits):
+        if digits[0] in "0０" and 10 <= len(digits) <= 12 and not digits.startswith("0086"):
+            return "a landline"
         kind = _DIGIT_KINDS.get(len(digits))
         if kind is None and 16 <= len(digits) <= 19:
             kind = "a bank card number"
-        if kind is None and 10 <= len(digits) <= 12 and digits[0] in "0０":
-            kind = "a landline"
+        if kind is None and len(digits) in (13, 15) and digits.lstrip("0").startswith("86"):
+            kind = "a mobile number"  # with its country code
         return kind or f"a number of {len(digits)} digits"
     return f"text of {len(text)} characters"
+
+
+def redact(text: str) -> str:
+    """``text`` with long digit runs starred, for names shown in a report (a file name
+    or an id the privacy guard refuses may hold a number)."""
+    return re.sub(r"[0-9０-９]{7,}", lambda m: "*" * len(m.group()), text)
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_SPACES = re.compile(r"[\s\u3000]")
+
+
+def _compound_surnames() -> frozenset[str]:
+    from gongkai.plugins.masking import COMPOUND_SURNAMES  # plugins import core, not back
+
+    return COMPOUND_SURNAMES
 
 
 def _spans(before: str, after: str) -> list[tuple[int, int, int, int]]:
@@ -79,7 +98,17 @@ def _spans(before: str, after: str) -> list[tuple[int, int, int, int]]:
     for tag, b0, b1, a0, a1 in SequenceMatcher(None, before, after, autojunk=False).get_opcodes():
         if tag == "equal":
             continue
-        if b1 - b0 == a1 - a0:  # masked in place: widen over the number it belongs to
+        if (
+            set(after[a0:a1]) == {"*"}
+            and _CJK.match(before[b0])
+            and b0
+            and _CJK.match(before[b0 - 1])
+        ):
+            # A name masked in running text keeps its surname: show the whole name.
+            b0, a0 = b0 - 1, a0 - 1
+            if b0 > 0 and before[b0 - 1 : b0 + 1] in _compound_surnames():
+                b0, a0 = b0 - 1, a0 - 1
+        elif b1 - b0 == a1 - a0:  # masked in place: widen over the number it belongs to
             while b0 > 0 and _NUMBER_CHARS.match(before[b0 - 1]) and before[b0 - 1] != " ":
                 b0, a0 = b0 - 1, a0 - 1
             while b1 < len(before) and _NUMBER_CHARS.match(before[b1]) and before[b1] != " ":
@@ -144,7 +173,7 @@ def _attachment_change(n: int, before: Attachment, after: Attachment) -> list[Ch
         found.append(
             Change(
                 f"attachments.{n}",
-                before.filename,
+                redact(before.filename),
                 f"the file as written (sha256 {before.sha256[:12]}…)",
                 f"a masked copy (sha256 {after.sha256[:12]}…): {_cell_summary(before, after)}",
             )
@@ -193,6 +222,16 @@ def item_changes(before: Item, after: Item) -> list[Change]:
         values_old, values_new = _values(old, name), _values(new, name)
         for key in values_old.keys() & values_new.keys():
             found += text_changes(key, values_old[key], values_new[key])
+    if after.public_by_law:
+        # Not a change, but what masking left alone and why: the operator must see it.
+        found.append(
+            Change(
+                "public_by_law",
+                "",
+                "declared public by law",
+                "left whole: " + ", ".join(after.public_by_law),
+            )
+        )
     return sorted(found, key=lambda c: list(Item.model_fields).index(c.field.split(".")[0]))
 
 
@@ -224,5 +263,5 @@ def explain(intake: Intake, loaded: Sequence[LoadedItem]) -> list[Explanation]:
         if prepared is not None:
             changes = item_changes(entry.item, prepared)
             problems = intake.problems(prepared, entry.source)
-        reports.append(Explanation(entry.item.id, entry.source, changes, problems))
+        reports.append(Explanation(redact(entry.item.id), entry.source, changes, problems))
     return reports

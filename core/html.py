@@ -400,3 +400,85 @@ def _changed(raw: _Markup, clean: _Markup) -> str | None:
     at = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b), None)
     at = min(len(before), len(after)) if at is None else at
     return before[max(0, at - 10) : at + 30] or after[max(0, at - 10) : at + 30]
+
+
+# --- the text a reader sees -------------------------------------------------------------
+
+_TAG_OR_COMMENT = re.compile(r"<!--.*?-->|<[^>]*>", re.DOTALL)
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_LINK = re.compile(r"!?\[([^\]]*)\]\(\s*<?([^)>\s]*)>?[^)]*\)")
+_EMPHASIS = re.compile(r"[*_~`]+")
+_SOFT_BREAK = re.compile(r"(?<=[0-9０-９])[ \t]*\n[ \t>]*(?=[0-9０-９])")
+#: Markup that can split a number or a word in the source while the reader sees it
+#: whole: a tag or entity anywhere, an escape, or emphasis or a line break touching a
+#: digit or a CJK character. (Four or more stars are a masked number, not emphasis.)
+_W = "0-9０-９\u4e00-\u9fff"
+_SPLITTING = re.compile(
+    r"[<&\\]"
+    rf"|(?<=[{_W}])(?:(?<!\*)\*{{1,3}}(?!\*)|[_~`]+|\[|\]\()+(?=[{_W}])"
+    rf"|(?<=[{_W}])\[|\]\((?=[{_W}])"
+    r"|[0-9０-９][ \t]*\n[ \t>]*[0-9０-９]"
+)
+
+
+def may_split(markdown: str) -> bool:
+    """Whether ``markdown`` has markup that could split a number or word the reader
+    sees whole (cheap: most name lists have none, and skip :func:`plain_text`)."""
+    return _SPLITTING.search(markdown) is not None
+
+
+def plain_text(markdown: str) -> str:
+    """About what a reader of the rendered body sees, for checks that must not be
+    fooled by markup: tags and comments removed, entities and escapes decoded, link
+    text kept with its address, emphasis marks dropped, and a line break between two
+    digits joined (5101**21**1948…, 138&#48;0138000 and 内部<b></b>资料 read whole).
+    It errs toward joining: a check on it may see a number the page splits."""
+    text = _TAG_OR_COMMENT.sub("", markdown)
+    text = _LINK.sub(r"\1 \2", text)
+    text = _ESCAPE.sub(r"\1", text)
+    text = html.unescape(text)
+    text = _EMPHASIS.sub("", text)
+    return _SOFT_BREAK.sub("", text)
+
+
+class _TableHeads(HTMLParser):
+    """The first row's cells of each raw HTML table."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.heads: list[list[str]] = []
+        self._depth = 0
+        self._row = 0
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._depth += 1
+            self._row = 0
+            self.heads.append([])
+        elif tag == "tr" and self._depth:
+            self._row += 1
+        elif tag in ("th", "td") and self._depth and self._row <= 1:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td") and self._cell is not None:
+            self.heads[-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table" and self._depth:
+            self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_table_heads(markdown: str) -> list[list[str]]:
+    """The header cells (first row) of every table written as raw HTML in ``markdown``:
+    masking reads Markdown tables by their columns, and needs to know of the others."""
+    if "<t" not in markdown.lower():
+        return []
+    parser = _TableHeads()
+    parser.feed(markdown)
+    parser.close()
+    return [head for head in parser.heads if head]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from gongkai.tables import is_rule, pipe_cells
+from gongkai.tables import is_rule, pipe_cells, split_row
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
@@ -216,7 +216,7 @@ def mask_text(text: str, policy) -> str:
 
 
 #: Two-character surnames: 欧阳娜娜 is masked 欧阳**, not 欧***.
-_COMPOUND_SURNAMES = frozenset(
+COMPOUND_SURNAMES = frozenset(
     [
         "欧阳",
         "司马",
@@ -257,7 +257,7 @@ def mask_name(name: str) -> str:
     name = name.strip()
     if len(name) < 2:
         return name
-    surname = 2 if name[:2] in _COMPOUND_SURNAMES and len(name) > 2 else 1
+    surname = 2 if name[:2] in COMPOUND_SURNAMES and len(name) > 2 else 1
     return name[:surname] + "*" * (len(name) - surname)
 
 
@@ -293,9 +293,10 @@ def cut_address(address: str, level: str) -> str:
 # --- tables ---------------------------------------------------------------------------
 
 
-def _header(text: str) -> str:
-    # "户主姓名 " and "户主 姓名" are one header; full-width spaces come from Word.
-    return re.sub(r"[\s\u3000]+", "", text)
+def header_key(text: str) -> str:
+    # "户主姓名 " and "户主 姓名" are one header; full-width spaces come from Word;
+    # **户主** and 户主<br>姓名 are headers too, dressed up.
+    return re.sub(r"<[^>]*>|[\s\u3000*_`~\\]+", "", text)
 
 
 @dataclass(frozen=True)
@@ -312,14 +313,14 @@ class Columns:
     @classmethod
     def of(cls, policy, public: Iterable[str] = ()) -> Columns:
         return cls(
-            frozenset(_header(h) for h in policy.name_columns),
-            frozenset(_header(h) for h in getattr(policy, "address_columns", ())),
-            frozenset(_header(h) for h in public),
+            frozenset(header_key(h) for h in policy.name_columns),
+            frozenset(header_key(h) for h in getattr(policy, "address_columns", ())),
+            frozenset(header_key(h) for h in public),
         )
 
     def role(self, header: str) -> str:
         """ "public", "name", "address" or "text" (numbers masked, nothing else)."""
-        key = _header(header)
+        key = header_key(header)
         if key in self.public:
             return "public"
         if key in self.names:
@@ -332,7 +333,7 @@ class Columns:
         return [self.role(h) for h in headers]
 
     def knows(self, header: str) -> bool:
-        key = _header(header)
+        key = header_key(header)
         return key in self.names or key in self.addresses or key in self.public
 
 
@@ -342,7 +343,7 @@ def mask_cell(text: str, role: str, policy) -> str:
         return text
     if role == "name":
         inner = text.strip()
-        masked = mask_name(inner)
+        masked = mask_name(_name_key(inner))
     elif role == "address":
         inner = text.strip()
         masked = cut_address(inner, getattr(policy, "address_level", "township"))
@@ -367,6 +368,19 @@ def _table_rows(lines: list[str], columns: Columns):
             roles, in_table = columns.roles(cells), True
         elif in_table and not is_rule(cells):
             yield index, cells, roles
+
+
+def table_headers(text: str) -> list[str]:
+    """The header cells of the pipe tables of ``text``, as written."""
+    lines = text.split("\n")
+    return [
+        cell.strip()
+        for index, line in enumerate(lines[:-1])
+        if (cells := pipe_cells(line))
+        and not is_rule(cells)
+        and is_rule(pipe_cells(lines[index + 1]))
+        for cell in cells
+    ]
 
 
 def listed_names(text: str, columns: Columns) -> list[str]:
@@ -427,27 +441,26 @@ def mask_markdown(text: str, policy, columns: Columns, names: Sequence[str] | No
             lines[index] = mask_names(mask_text(line, policy), names)
             continue
         cells, roles = rows[index]
+        row = split_row(line)
         if "public" not in roles:
             # Numbers of the whole row in one pass (a cell boundary " | " ends a number
             # as a cell's end would); then names and addresses by column.
-            cells = pipe_cells(mask_text(line, policy)) or cells
+            row = split_row(mask_text(line, policy)) or row
+            cells = row.cells
             roles = [*roles, *["text"] * (len(cells) - len(roles))]
             cells = [
                 c if r == "text" else mask_cell(c, r, policy)
                 for c, r in zip(cells, roles, strict=True)
             ]
-            row = "|".join(cells)
             # Other cells may name a listed person too (备注: 与周大勇同户).
-            row = mask_names(row, names)
+            cells = [mask_names(c, names) for c in cells]
         else:
             roles = [*roles, *["text"] * (len(cells) - len(roles))]
-            row = "|".join(
+            cells = [
                 c if r == "public" else mask_names(mask_cell(c, r, policy), names)
                 for c, r in zip(cells, roles, strict=False)
-            )
-        indent = line[: len(line) - len(line.lstrip())]
-        closed = line.rstrip().endswith("|")
-        lines[index] = indent + "|" + row + ("|" if closed else "")
+            ]
+        lines[index] = row.join(cells)
     return "\n".join(lines)
 
 

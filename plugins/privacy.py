@@ -42,6 +42,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from gongkai.errors import ItemProblem
+from gongkai.html import html_table_heads, may_split, plain_text
 from gongkai.item import Attachment, Item
 from gongkai.plugins.hookspecs import hookimpl
 from gongkai.plugins.masking import (  # noqa: F401 - the public names of this plugin
@@ -59,13 +60,16 @@ from gongkai.plugins.masking import (  # noqa: F401 - the public names of this p
     mask_names,
     mask_text,
     order_names,
+    table_headers,
 )
+from gongkai.plugins.masking import header_key as _header_key
 from gongkai.plugins.sheets import (
     UnreadableAttachment,
     masked_bytes,
     names_in,
     prepared_copy,
     readable,
+    rows_of,
 )
 
 #: Fields gongkai makes or checks itself; masking them would break what they identify.
@@ -304,9 +308,87 @@ def gongkai_validate_item(item: Item, source: str, settings) -> list:
             for name in mask_fields(item, policy)
             if name != "public_by_law"
         ]
+    problems += _markup_problems(item, source, policy)
+    problems += _declaration_problems(item, source, policy)
     return (
         problems + _name_problems(item, source, policy) + _attachment_problems(item, source, policy)
     )
+
+
+def _markup_problems(item: Item, source: str, policy) -> list[ItemProblem]:
+    """Numbers masking cannot see but readers do: split by markup, an entity or a
+    line break (5101**21**1948…, 138&#48;0138000), and name lists written as raw HTML
+    tables, whose columns masking cannot read."""
+    problems = []
+    if "body" not in item.public_by_law and may_split(item.body):
+        visible = plain_text(item.body)
+        if mask_text(visible, policy) != visible:
+            problems.append(
+                ItemProblem(
+                    source,
+                    "body",
+                    "a personal number is written split by markup, an entity or a line "
+                    "break (such as 5101**21**… or 138&#48;…): masking cannot see it, "
+                    "readers of the page do",
+                    "write the number as plain digits in one piece; masking then hides it",
+                    item.id,
+                )
+            )
+    columns = Columns.of(policy, declared_public(item, policy))
+    for head in html_table_heads(item.body):
+        personal = [h for h in head if columns.role(h) in ("name", "address")]
+        if personal:
+            problems.append(
+                ItemProblem(
+                    source,
+                    "body",
+                    f"an HTML table has a '{personal[0]}' column, which masking cannot "
+                    "read in HTML",
+                    "write the list as a Markdown table (| 序号 | 户主 | … |), so names and "
+                    "addresses are masked",
+                    item.id,
+                )
+            )
+    return problems
+
+
+#: Item fields that may be declared public by law. Not the title or the body: no law
+#: publishes an ID number, so a declaration names the column or field that is public.
+DECLARABLE_FIELDS = frozenset({"contact", "area", "keywords", "publisher", "document_number"})
+
+
+def _declaration_problems(item: Item, source: str, policy) -> list[ItemProblem]:
+    declared = [d for d in item.public_by_law if d not in ("names", "addresses")]
+    declared = [d for d in declared if d not in DECLARABLE_FIELDS]
+    if not declared:
+        return []
+    headers = _headers(item, Columns.of(policy))
+    return [
+        ItemProblem(
+            source,
+            "public_by_law",
+            f"'{value}' is neither a column of this item's tables nor a field that can be "
+            "public by law",
+            "declare a column by its header (such as 姓名), names, addresses, or one of "
+            f"{', '.join(sorted(DECLARABLE_FIELDS))}; the whole body or title cannot be "
+            "declared public",
+            item.id,
+        )
+        for value in declared
+        if _header_key(value) not in headers
+    ]
+
+
+def _headers(item: Item, columns: Columns) -> set[str]:
+    """Every column header of the item's tables and readable attachments."""
+    found = {_header_key(h) for h in table_headers(item.body)}
+    found |= {_header_key(h) for head in html_table_heads(item.body) for h in head}
+    for attachment in item.attachments:
+        if readable(attachment.path):
+            with contextlib.suppress(OSError, UnreadableAttachment):
+                rows = rows_of(attachment.path)[:10]
+                found |= {_header_key(str(c)) for row in rows for c in row}
+    return found
 
 
 def _name_problems(item: Item, source: str, policy) -> list[ItemProblem]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from gongkai.errors import ItemProblem
+from gongkai.html import may_split, plain_text
 from gongkai.item import Item
 from gongkai.log import get_logger
 from gongkai.plugins.hookspecs import hookimpl
@@ -211,8 +212,17 @@ def gongkai_validate_item(item: Item, source: str, settings) -> list[ItemProblem
     if content is None or not content.words:
         return []
     search = matcher(content.words)
-    return [
+    problems = [
         ItemProblem(source, field, describe(text, finding), FIX, item.id)
         for field, text in texts(item)
         for finding in search.find(text)
     ]
+    if not any(p.field == "body" for p in problems) and may_split(item.body):
+        # A word split by markup or entities (内部<b></b>资料, 内部&#36164;料) reads
+        # whole on the page: look at the text a reader sees too.
+        visible = plain_text(item.body)
+        problems += [
+            ItemProblem(source, "body", describe(visible, finding), FIX, item.id)
+            for finding in search.find(visible)
+        ]
+    return problems

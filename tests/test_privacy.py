@@ -201,3 +201,93 @@ def test_addresses_in_a_street_keep_the_street():
     assert cut_address("赵镇街道三星村1组8号", "township") == "赵镇街道"
     assert cut_address("金堂县赵镇街道十里社区3组", "village") == "金堂县赵镇街道十里社区"
     assert cut_address("五凤镇金箱村3组", "township") == "五凤镇"
+
+
+# --- tables however written, markup that splits numbers, declarations ----------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "户主 | 身份证号\n---|---\n周大勇 | 510121194801251981\n\n周大勇户因病致贫。",
+        "| 序号 | **户主** | 身份证号 |\n|---|---|---|\n| 1 | 周大勇 | 510121194801251981 |",
+        "> | 序号 | 户主 |\n> |---|---|\n> | 1 | 周大勇 |",
+        "| 序号 | 户主<br>姓名 | 身份证号 |\n|---|---|---|\n| 1 | 周大勇 | x |",
+        "| 户主 | 人数 |\n|---|---|\n| 周　大勇 | 3 |\n\n周大勇户因病致贫。",
+    ],
+)
+def test_name_columns_are_found_however_the_table_is_written(body):
+    from gongkai.plugins.masking import Columns, mask_markdown
+
+    policy = PrivacySettings()
+    masked = mask_markdown(body, policy, Columns.of(policy))
+    assert "周大勇" not in masked and "大勇" not in masked
+    assert ID not in masked
+
+
+def _problems(make_publisher, item_factory, **fields):
+    publisher = make_publisher()
+    return publisher.publish(item_factory(**fields)).problems
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "电话：138&#48;0138000",
+        "身份证：5101<b>21</b>194801251981",
+        "电话：138<i></i>00138000",
+        "身份证：510121194801\n251981",
+        "身份证：5101**21**194801251981",
+    ],
+)
+def test_a_number_split_by_markup_is_refused(make_publisher, item_factory, line):
+    body = "申请条件：本县户籍。申请材料：身份证明。办理流程：审核。\n\n" + line
+    problems = _problems(make_publisher, item_factory, body=body)
+    assert [p.field for p in problems] == ["body"], problems
+    assert "split by markup" in problems[0].problem
+    assert "0138000" not in str(problems[0]) and "194801251981" not in str(problems[0])
+
+
+def test_a_name_list_as_an_html_table_is_refused(make_publisher, item_factory):
+    body = (
+        "申请条件：本县户籍。申请材料：身份证明。办理流程：审核。\n\n<table><tr><th>户主</th>"
+        "<th>人数</th></tr><tr><td>周大勇</td><td>3</td></tr></table>"
+    )
+    problems = _problems(make_publisher, item_factory, body=body)
+    assert any("HTML table has a '户主' column" in p.problem for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("declared", "ok"),
+    [("names", True), ("联系电话", True), ("contact", True), ("body", False), ("姓名x", False)],
+)
+def test_public_by_law_names_a_column_or_a_declarable_field(
+    make_publisher, item_factory, declared, ok
+):
+    body = (
+        "申请条件：本县户籍。申请材料：身份证明。办理流程：审核。\n\n"
+        "| 姓名 | 联系电话 |\n|---|---|\n| 周大勇 | 13800138000 |"
+    )
+    problems = _problems(make_publisher, item_factory, body=body, public_by_law=(declared,))
+    assert (problems == []) is ok, problems
+    if not ok:
+        assert problems[0].field == "public_by_law" and declared in problems[0].problem
+
+
+def test_explain_names_whole_names_and_landlines(item_factory):
+    from gongkai.explain import item_changes, redact
+    from gongkai.plugins.privacy import gongkai_prepare_item
+
+    class Settings:
+        privacy = PrivacySettings(mask_landlines=True)
+
+    body = "| 序号 | 申请人 |\n|---|---|\n| 1 | 欧阳娜娜 |\n| 2 | 王　芳 |\n\n欧阳娜娜、王芳户因病致贫。"
+    item = item_factory(body=body, contact="028-84932145", public_by_law=("contact",))
+    item = item.model_copy(update={"public_by_law": ()})
+    prepared = gongkai_prepare_item(item, Settings())
+    changes = [str(c) for c in item_changes(item, prepared)]
+    assert "body (line 3, 申请人, row 1): a name of 4 characters → 欧阳**" in changes
+    assert "body (line 4, 申请人, row 2): a name of 2 characters → 王*" in changes
+    assert "body (line 6): a name of 4 characters → 欧阳**" in changes
+    assert "contact: a landline → 028-8*****45" in changes
+    assert redact("zhou-510121194801251981.csv") == "zhou-******************.csv"

@@ -262,3 +262,19 @@ def test_a_changed_word_file_rechecks_files_skipped_as_unchanged(tmp_path):
     [problem] = rechecked.problems
     assert (problem.field, problem.item_id) == ("body", "jt-notice")
     assert rechecked.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "本文件为内部<b></b>资料。",
+        "内部<b>资</b>料",
+        "内部&#36164;料",
+        "本文件为内部[资料](https://www.jintang.gov.cn/)。",
+        "内部&nbsp;资料",
+    ],
+)
+def test_a_word_split_by_markup_or_entities_is_found(item_factory, body):
+    problems = body_problems(item_factory, body)
+    assert [p.field for p in problems] == ["body"]
+    assert "the sensitive word '内部资料'" in problems[0].problem
