@@ -179,6 +179,8 @@ def _mask_spaced(text: str, keep: tuple[int, int]) -> str:
 
 def _after_public_label(match: re.Match) -> bool:
     before = match.string[max(0, match.start() - 20) : match.start()]
+    if "号" not in before and "码" not in before:  # every label ends in one (fast path)
+        return False
     before = _LABEL_END.sub("", before)
     return before.endswith(PUBLIC_LABELS)
 
