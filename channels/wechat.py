@@ -107,6 +107,9 @@ class WeChatChannel(Channel):
         content_source_url_template: str | None = None
         #: A token is renewed this many seconds before WeChat says it expires.
         token_margin: float = Field(default=300.0, ge=0)
+        #: After a submit whose answer was lost, how long the article is looked for
+        #: among the published ones before the same draft is submitted again.
+        lost_submit_wait: float = Field(default=6 * 3600.0, ge=0)
 
     def __init__(self, config, context) -> None:
         super().__init__(config, context)
@@ -190,13 +193,18 @@ class WeChatChannel(Channel):
         if refused:
             raise PermanentError("; ".join(refused))
         saved = self.resumed()
-        old = _replaced(previous)
+        edit = saved.get("edit")
+        if edit is None:
+            edit = self._edit(previous)
+            if edit:
+                # Kept for reconcile, which is not told the previous receipt.
+                self.checkpoint(edit=edit)
         if saved.get("publish_id"):
             # The job was accepted before an interruption: follow it, submit nothing.
-            return self._publishing(saved["media_id"], saved["publish_id"], old, previous)
+            return self._publishing(saved["media_id"], saved["publish_id"], edit)
         payload = json.loads(rendition.body)
         article = payload["articles"][0]
-        article["content"] = _fill_correction(article["content"], old)
+        article["content"] = _fill_correction(article["content"], edit.get("corrects"))
         media_id = saved.get("media_id")
         if not media_id:
             media_id = self._draft(item, article, lost=bool(saved.get("drafting")))
@@ -204,7 +212,12 @@ class WeChatChannel(Channel):
         try:
             answer = self.api.call("freepublish/submit", {"media_id": media_id})
         except OutcomeUnknown:
-            raise  # the job may exist: reconcile looks for it, nothing resubmits it
+            # The job may exist. Look before giving up on this run: a job that finished
+            # at once is listed already. Not listed, reconcile looks again later.
+            found = self._look(self._find_published, item)
+            if found is None:
+                raise
+            return self._finished({"media_id": media_id, **edit}, *found)
         except DeliveryError as exc:
             if isinstance(exc, WeChatError) and exc.errcode == INVALID_MEDIA:
                 # The draft is gone (deleted in the console): the next try makes another.
@@ -219,7 +232,21 @@ class WeChatChannel(Channel):
         if not publish_id:
             raise TransientError("WeChat freepublish/submit: the answer carries no publish_id")
         self.checkpoint(publish_id=publish_id)
-        return self._publishing(media_id, publish_id, old, previous)
+        return self._publishing(media_id, publish_id, edit)
+
+    def _edit(self, previous: Receipt | None) -> dict[str, Any]:
+        """What a new edition does about the article(s) of earlier ones: the note it
+        carries, and which old articles stay online (a withdrawal takes those down)."""
+        earlier = list(previous.data.get("older_articles") or []) if previous else []
+        old = _replaced(previous)
+        if old and self.config.on_edit == "new-article-keep-old":
+            earlier.append(old["article_id"])
+        edit: dict[str, Any] = {}
+        if old:
+            edit.update(corrects=old, on_edit=self.config.on_edit)
+        if earlier:
+            edit["older_articles"] = earlier
+        return edit
 
     def _draft(self, item: PreparedItem, article: dict[str, Any], *, lost: bool) -> str:
         """The draft's media_id: made now, or found when an earlier try's answer was lost."""
@@ -234,7 +261,12 @@ class WeChatChannel(Channel):
         try:
             answer = self.api.call("draft/add", {"articles": [article]})
         except OutcomeUnknown:
-            raise  # the draft may exist: the next try looks for it before making one
+            # The draft may exist: look for it now, and if it is not there (yet), the
+            # next try looks again before making one.
+            found = self._look(self._find_draft, item)
+            if found is None:
+                raise
+            answer = {"media_id": found}
         except DeliveryError as exc:
             self.checkpoint(drafting=False)
             if isinstance(exc, WeChatError) and exc.errcode == INVALID_MEDIA:
@@ -248,20 +280,17 @@ class WeChatChannel(Channel):
         self.checkpoint(media_id=media_id, drafting=False)
         return media_id
 
-    def _publishing(
-        self, media_id: str, publish_id: str, old: dict[str, str] | None, previous: Receipt | None
-    ) -> Receipt:
-        data: dict[str, Any] = {"media_id": media_id, "publish_id": publish_id}
-        if old:
-            data["corrects"] = old
-            data["on_edit"] = self.config.on_edit
-        earlier = list((previous.data.get("older_articles") or []) if previous else [])
-        if old and self.config.on_edit == "new-article-keep-old":
-            earlier.append(old["article_id"])
-        if earlier:
-            # Still online: a withdrawal takes these down too.
-            data["older_articles"] = earlier
-        return Receipt(status="publishing", data=data)
+    def _look(self, find, item: PreparedItem):
+        """A lookup after a lost answer; a lookup that fails itself finds nothing."""
+        try:
+            return find(item)
+        except DeliveryError:
+            return None
+
+    def _publishing(self, media_id: str, publish_id: str, edit: dict[str, Any]) -> Receipt:
+        return Receipt(
+            status="publishing", data={"media_id": media_id, "publish_id": publish_id, **edit}
+        )
 
     # --- the cover ------------------------------------------------------------------------
 
@@ -309,7 +338,9 @@ class WeChatChannel(Channel):
         if status == 1:
             return receipt
         if status == 0:
-            return self._published(receipt, answer)
+            items = (answer.get("article_detail") or {}).get("item") or []
+            url = items[0].get("article_url") if items else None
+            return self._finished(receipt.data, str(answer.get("article_id") or ""), url)
         if status in JOB_FAILURES:
             failed = answer.get("fail_idx") or []
             which = f" (article {', '.join(map(str, failed))})" if failed else ""
@@ -322,16 +353,15 @@ class WeChatChannel(Channel):
             raise PermanentError(REMOVED[status] + "; publish a new edition to put it back")
         raise TransientError(f"WeChat freepublish/get: unknown publish_status {status!r}")
 
-    def _published(self, receipt: Receipt, answer: dict[str, Any]) -> Receipt:
-        items = (answer.get("article_detail") or {}).get("item") or []
-        url = items[0].get("article_url") if items else None
-        article_id = str(answer.get("article_id") or "")
-        data = {**receipt.data, "article_id": article_id}
-        old = receipt.data.get("corrects")
-        if old and self.config.on_edit == "new-article-delete-old" and "old_article" not in data:
+    def _finished(self, data: dict[str, Any], article_id: str, url: str | None) -> Receipt:
+        """The receipt of a published article; the article it corrects is taken down
+        now if ``on_edit`` says so."""
+        data = {**data, "article_id": article_id}
+        old = data.get("corrects")
+        if old and data.get("on_edit", self.config.on_edit) == "new-article-delete-old":
             data["old_article"] = self._delete_old(old["article_id"])
         elif old:
-            data.setdefault("old_article", "kept")
+            data["old_article"] = "kept"
         return Receipt(status="delivered", external_id=article_id or None, url=url, data=data)
 
     def _delete_old(self, article_id: str) -> str:
@@ -354,30 +384,29 @@ class WeChatChannel(Channel):
 
     def reconcile(self, item: PreparedItem, attempt: AttemptRecord) -> Receipt | None:
         saved = self.resumed()
+        edit = saved.get("edit") or {}
         if saved.get("publish_id"):
             # Accepted: poll decides between published and failed.
-            return Receipt(
-                status="publishing",
-                data={"media_id": saved.get("media_id"), "publish_id": saved["publish_id"]},
-            )
+            return self._publishing(saved.get("media_id") or "", saved["publish_id"], edit)
         if not saved.get("submitting"):
             # No publish job was asked for: deliver goes on from the saved draft (or
             # finds the draft a lost draft/add made) and submits it once.
             return None
         found = self._find_published(item)
         if found is not None:
-            article_id, url = found
-            return Receipt(
-                status="delivered",
-                external_id=article_id,
-                url=url,
-                data={"media_id": saved.get("media_id"), "article_id": article_id},
-            )
+            return self._finished({"media_id": saved.get("media_id"), **edit}, *found)
+        lost_at = attempt.finished_at if attempt is not None else None
+        waited = (self.context.clock() - lost_at).total_seconds() if lost_at else 0.0
+        if waited >= self.config.lost_submit_wait:
+            # WeChat finishes a publish job within minutes. Hours later and still not
+            # published, the job failed or was never accepted (the lost answer was a
+            # refusal): submitting the same draft again cannot make a second article.
+            return None
         raise OutcomeUnknown(
             "the answer to freepublish/submit was lost and the article is not among the "
-            "published ones yet: WeChat may still be publishing it, or refused it; a later "
-            "run looks again. If it never appears in the 公众平台 console (发表记录), run "
-            f"`gongkai retry --unknown {item.id}` to submit the same draft again"
+            "published ones yet: WeChat may still be publishing it; runs look again, and "
+            f"submit the same draft again {self.config.lost_submit_wait / 3600:g} h after "
+            f"the lost answer. To submit it sooner, run `gongkai retry --unknown {item.id}`"
         )
 
     def _find_draft(self, item: PreparedItem) -> str | None:

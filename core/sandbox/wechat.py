@@ -36,7 +36,8 @@ or :meth:`WeChatSimulator.remove`. Each article is readable at its ``article_url
 Faults (:class:`Faults`): every ``token_expiry_every`` API calls the live tokens die
 (the call answers 42001); after ``quota_after`` API calls, the next ``quota_calls``
 answer 45009, once; a publish job answers publish_status 1 for its first ``slow_jobs``
-observations (a ``freepublish/get`` of it, or a ``freepublish/batchget``).
+polls (``freepublish/get``), and has finished when ``freepublish/batchget`` lists the
+account's publications.
 
 For tests it keeps ``log`` (one entry per request it handled) and, in its state,
 ``draft_creates`` (drafts made per title and content: more than one is a duplicate)
@@ -161,8 +162,16 @@ class WeChatSimulator:
         with self._lock, self.store.lock:
             response = self._route(request)
             self.store.save()
-        errcode = _errcode(response)
-        self.log.append({"method": request.method, "path": request.path, "errcode": errcode})
+        answer = _answer(response)
+        entry = {"method": request.method, "path": request.path, "errcode": None}
+        if answer is not None:
+            entry["errcode"] = answer.get("errcode", 0)
+            # What the request made, so a test can trace every draft and job to the
+            # client's records even when the answer never reached the client.
+            for key in ("media_id", "publish_id"):
+                if key in answer and request.path.endswith(("/draft/add", "/submit")):
+                    entry["created"] = answer[key]
+        self.log.append(entry)
         return response
 
     def _route(self, request: Request) -> Response:
@@ -476,9 +485,12 @@ class WeChatSimulator:
         return Response.json(answer)
 
     def _freepublish_batchget(self, body: dict[str, Any], request: Request) -> Response:
-        # Time passes for running jobs whenever anyone looks at the account.
-        for publish_id in list(self.store.data["jobs"]):
-            self._observe(publish_id, request)
+        # The simulator has no clock of its own: a job nobody polls has finished by
+        # the time someone lists the account's publications, as a real one has minutes
+        # later. (A client lists them to find a job whose publish_id it never got.)
+        for publish_id, job in self.store.data["jobs"].items():
+            if job["status"] == 1:
+                self._finish(publish_id, request)
         page = _page(body)
         if page is None:
             return error(40007, "invalid offset or count")
@@ -556,14 +568,14 @@ class WeChatSimulator:
         return dict(self.store.data["draft_creates"])
 
 
-def _errcode(response: Response) -> int | None:
+def _answer(response: Response) -> dict[str, Any] | None:
     if not response.headers.get("Content-Type", "").startswith("application/json"):
         return None
     try:
         answer = json.loads(response.body)
     except ValueError:
         return None
-    return answer.get("errcode", 0) if isinstance(answer, dict) else None
+    return answer if isinstance(answer, dict) else None
 
 
 def _page(body: dict[str, Any]) -> tuple[int, int, bool] | None:
