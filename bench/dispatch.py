@@ -11,8 +11,13 @@
 3. Items through the municipal platform channel to its sandbox simulator (20 ms added
    per request): token, create with an Idempotency-Key, the simulator's own state
    writes. Baseline: the same creates from bare threads on a requests session.
+4. Items through the wechat channel to the sandbox's WeChat simulator (20 ms added per
+   answer): a draft/add and a freepublish/submit each, plus a token and a cover. Prints
+   items per second and the ratio to the same ideal (requests x latency / concurrency),
+   beside the same creates sent from bare threads.
 
 Run: python bench/dispatch.py [--items 2000] [--noop-items 10000] [--municipal-items 300]
+     [--wechat-items 300]
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ from nullchannel import NullChannel  # bench/ is on the path when run as a scrip
 
 from gongkai import ChannelContext, Item, Publisher, sandbox
 from gongkai.channels.webhook import WebhookChannel
+from gongkai.channels.wechat import COVERS
 from gongkai.config import settings_from_dict
 from gongkai.http import new_session
 from gongkai.plugins.hookspecs import hookimpl
+from gongkai.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET
 
 LATENCY = 0.020
 CONCURRENCY = 16
@@ -227,12 +234,77 @@ def municipal_once(count: int) -> tuple[float, float]:
     return wall, bare
 
 
+def wechat_once(count: int) -> tuple[float, float, int]:
+    """Publish ``count`` items through the wechat channel to a fresh sandbox, and send
+    the same draft/add and freepublish/submit pairs from bare threads to another: the
+    two wall times and the number of requests the channel's simulator answered."""
+    os.environ.setdefault("GONGKAI_WECHAT_SECRET", DEFAULT_SECRET)
+    items = make_items(count, "wechat")
+    faults = sandbox.Faults(latency=LATENCY)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        sandbox.start(Path(tmp), faults, names=["wechat"]) as running,
+    ):
+        options = {"base_url": running.url, "appid": DEFAULT_APPID}
+        secret = {"env": "GONGKAI_WECHAT_SECRET"}
+        pub = publisher(
+            Path(tmp) / "state", {"wechat": {"every_item": True, **options, "secret": secret}}
+        )
+        bodies = [pub.render(item, "wechat").body for item in items]
+        start = time.perf_counter()
+        result = pub.publish(items)
+        wall = time.perf_counter() - start
+        pub.close()
+        answered = len(running.server.simulators[0].log)
+    assert result.counts().get("publishing") == count, result.counts()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        sandbox.start(Path(tmp), faults, names=["wechat"]) as running,
+    ):
+        bare = wechat_bare(running.url, bodies)
+    return wall, bare, answered
+
+
+def wechat_bare(url: str, bodies: list[str]) -> float:
+    """The same creates from a bare thread pool on gongkai's requests session: no
+    ledger, checkpoints, retries or scheduler."""
+    context = ChannelContext(
+        name="baseline", state_dir=Path("."), clock=lambda: None, pool_size=CONCURRENCY
+    )
+    session = new_session(context)
+    token = session.post(
+        f"{url}/cgi-bin/stable_token",
+        json={"grant_type": "client_credential", "appid": DEFAULT_APPID, "secret": DEFAULT_SECRET},
+    ).json()["access_token"]
+    cover = session.post(
+        f"{url}/cgi-bin/material/add_material",
+        params={"access_token": token, "type": "thumb"},
+        files={"media": ("housing.jpg", (COVERS / "housing.jpg").read_bytes(), "image/jpeg")},
+    ).json()["media_id"]
+    placeholder = "<media_id of the housing cover, uploaded when sending>"
+
+    def create(body: str) -> None:
+        data = body.replace(placeholder, cover).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        query = {"access_token": token}
+        media_id = session.post(
+            f"{url}/cgi-bin/draft/add", params=query, data=data, headers=headers
+        ).json()["media_id"]
+        session.post(f"{url}/cgi-bin/freepublish/submit", params=query, json={"media_id": media_id})
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(create, bodies))
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--noop-items", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--municipal-items", type=int, default=300)
+    parser.add_argument("--wechat-items", type=int, default=300)
     args = parser.parse_args()
 
     ports = multiprocessing.Queue()
@@ -296,6 +368,28 @@ def main() -> None:
             f"municipal: {args.municipal_items} items to the sandbox simulator, "
             f"{LATENCY * 1000:.0f} ms per request: gongkai {wall:.2f} s = {wall / ideal:.2f}x "
             f"ideal, bare creates {bare:.2f} s; gongkai / bare {wall / bare:.2f}x"
+        )
+
+        wechat = [wechat_once(args.wechat_items) for _ in range(args.repeat)]
+        requests_made = wechat[0][2]
+        wechat_ideal = requests_made * LATENCY / CONCURRENCY
+        walls = [w for w, _, _ in wechat]
+        bares = [b for _, b, _ in wechat]
+        print(
+            f"wechat: {args.wechat_items} items to the sandbox's WeChat simulator, "
+            f"{requests_made} requests (token, cover, draft/add, freepublish/submit), "
+            f"{LATENCY * 1000:.0f} ms each, concurrency {CONCURRENCY}; ideal {wechat_ideal:.2f} s"
+        )
+        for label, runs in (("bare", bares), ("gongkai", walls)):
+            best, median = min(runs), statistics.median(runs)
+            print(
+                f"  {label:8} best {best:6.2f} s = {args.wechat_items / best:,.0f} items/s = "
+                f"{best / wechat_ideal:.2f}x ideal   median {median:6.2f} s = "
+                f"{median / wechat_ideal:.2f}x ideal"
+            )
+        print(
+            f"  gongkai / bare: best {min(walls) / min(bares):.2f}x (bare: the same creates "
+            "from bare threads; the simulator writes its whole state file on every request)"
         )
     finally:
         server.terminate()
