@@ -81,6 +81,8 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "gongkai/plugins/privacy.py",
         "gongkai/channels/archive.py",
         "gongkai/channels/webhook.py",
+        "gongkai/channels/wechat.py",
+        "gongkai/channels/data/covers/general.jpg",
     ):
         assert required in names, required
     entry_points = (
