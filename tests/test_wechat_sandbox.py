@@ -291,7 +291,13 @@ SECRET_ENV = "GONGKAI_WECHAT_SECRET"
 
 def wechat_publisher(tmp_path, url, clock, **options):
     data = {
-        "gongkai": {"state_dir": str(tmp_path / "state"), "org_code": "11510121009087532X"},
+        # One worker: the requests come in one order, so the seeded faults meet the
+        # same requests on every machine, however busy.
+        "gongkai": {
+            "state_dir": str(tmp_path / "state"),
+            "org_code": "11510121009087532X",
+            "concurrency": 1,
+        },
         "channels": {
             "wechat": {
                 "every_item": True,
@@ -355,6 +361,11 @@ def test_examples_reach_wechat_exactly_once_despite_faults(tmp_path, sandbox, mo
     print(f"every example delivered after {runs} runs")
     rows = wechat_rows(publisher)
     assert {i: rows[i].state for i in expected} == dict.fromkeys(expected, "delivered"), runs
+    if rows[TOO_LONG].state != "failed":
+        # The quota paused the channel before its turn in the last run: one more.
+        clock.advance(days=1)
+        publisher.publish([entry for entry in items if entry.item.id == TOO_LONG])
+        rows = wechat_rows(publisher)
     assert rows[TOO_LONG].state == "failed"
     assert (
         "34 characters" in rows[TOO_LONG].last_error and "at most 32" in rows[TOO_LONG].last_error
