@@ -103,6 +103,11 @@ class ChannelContext:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     pool_size: int = 8
+    #: The deployment's catalogue files (``[gongkai] catalogue``), for channels that
+    #: show what the catalogue says about an item (the portal's 主题分类).
+    catalogue: tuple[str, ...] = ("default",)
+    #: The default issuing organisation's code (``[gongkai] org_code``).
+    org_code: str | None = None
 
 
 @dataclass
@@ -195,6 +200,11 @@ class Channel:
 
     def check(self) -> None:
         """Optional: verify config and credentials; raise a delivery error if not."""
+
+    def preview_dir(self) -> Path | None:
+        """Optional: the folder of static files this channel builds (a web site),
+        which ``gongkai preview`` serves on 127.0.0.1."""
+        return None
 
     def refresh_auth(self) -> None:
         """Optional: drop cached credentials. Core calls it once after an AuthError."""

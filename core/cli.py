@@ -29,6 +29,8 @@ from .cli_output import (
     short_path,
     table,
 )
+from .cli_preview import add_arguments as add_preview_arguments
+from .cli_preview import cmd_preview
 from .cli_sandbox import add_arguments as add_sandbox_arguments
 from .cli_sandbox import cmd_sandbox
 from .cli_setup import cmd_catalogue, cmd_init
@@ -556,6 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = verb("sandbox", cmd_sandbox, "serve simulators of the WeChat and municipal APIs locally")
     add_sandbox_arguments(p)
+    p = verb("preview", cmd_preview, "serve the portal's built site on 127.0.0.1 to look at it")
+    add_preview_arguments(p)
     p = verb("catalogue", cmd_catalogue, "list the disclosure catalogue's entries, or show one")
     p.add_argument("entry", nargs="?", help="an entry key, e.g. land.compensation-notice")
     return parser

@@ -571,7 +571,8 @@ def build_channel_settings(
         config_cls = channel_classes[kind].Config
         own = _resolve_env_refs(own, config_cls, settings.source, key, missing_secrets)
         try:
-            options = config_cls.model_validate(own)
+            # A channel's relative paths (the portal's out_dir) may resolve against it.
+            options = config_cls.model_validate(own, context={"state_dir": settings.state_dir})
         except ValidationError as exc:
             raise _error_from_validation(settings.source, key, exc) from exc
         try:

@@ -184,6 +184,8 @@ class Publisher:
                     connect_timeout=chs.connect_timeout,
                     read_timeout=chs.read_timeout,
                     pool_size=chs.concurrency or self.settings.concurrency,
+                    catalogue=self.settings.catalogue,
+                    org_code=self.settings.org_code,
                 )
                 cls = self.channel_classes[chs.type or name].cls
                 instance = cls(self._local_remote(cls, chs.options), context)

@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gongkai.channels.webhook",
     "gongkai.channels.wechat",
     "gongkai.channels.municipal",
+    "gongkai.channels.portal",
 )
 #: What every channel must implement; the rest of the contract is optional.
 REQUIRED_METHODS = ("render", "deliver")

@@ -22,7 +22,7 @@ def test_shipped_config_loads(monkeypatch):
     settings = load_settings(root / "config.toml")
     assert settings.state_dir == root / ".gongkai"
     publisher = Publisher(settings, load_entry_points=False)
-    assert list(publisher.channels) == ["archive"]
+    assert list(publisher.channels) == ["archive", "portal"]
 
 
 def test_unknown_key_names_file_and_key(tmp_path):

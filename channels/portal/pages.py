@@ -1,0 +1,220 @@
+"""HTML and Atom from templates: Jinja2 with autoescaping, operator overrides by path.
+
+Text from an item (title, 文号, publisher, keywords, attachment names) reaches a page
+only through autoescaping; the body only through ``gongkai.html.render_body``, the one
+sanitised HTML path, whose output is the single value marked safe here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from gongkai.html import render_body
+from gongkai.item import CST, OPENNESS_LABELS
+
+from .paths import index_page, up
+from .site_index import Entry
+
+FACET_TITLES = {
+    "openness": "按五公开分类",
+    "domain": "按主题分类",
+    "unit": "按责任单位",
+    "township": "按乡镇（街道）",
+}
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """What config says about the site: its name, codes and footer."""
+
+    name: str
+    section: str
+    url: str
+    org_code: str | None = None
+    site_code: str | None = None
+    host: str | None = None
+    icp: str | None = None
+    police_record: str | None = None
+    logo: str | None = None
+    footer: tuple[str, ...] = ()
+    domains: dict[str, str] = field(default_factory=dict)
+
+    def facet_label(self, kind: str, key: str) -> str:
+        if kind == "openness":
+            return OPENNESS_LABELS.get(key, key)
+        if kind in ("domain", "feed-domain"):
+            return self.domains.get(key, key)
+        return key
+
+
+def _local(value: str) -> datetime:
+    return datetime.fromisoformat(value).astimezone(CST)
+
+
+def _day(value: str | None) -> str:
+    return _local(value).strftime("%Y-%m-%d") if value else ""
+
+
+def _minute(value: str | None) -> str:
+    return _local(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _filesize(size: int) -> str:
+    if size < 1024:
+        return f"{size} 字节"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def body_html(record: dict[str, Any]) -> str:
+    """The item's body through the one sanitised path; links may name its attachments."""
+    return render_body(record["body"], [a["filename"] for a in record.get("attachments", ())])
+
+
+class Pages:
+    """Renders every kind of page. ``overrides`` is a folder whose templates, by the
+    same file name, replace the shipped ones."""
+
+    def __init__(self, site: SiteInfo, overrides: Path | None = None) -> None:
+        self.site = site
+        loaders: list[jinja2.BaseLoader] = []
+        if overrides is not None:
+            loaders.append(jinja2.FileSystemLoader(overrides))
+        loaders.append(jinja2.PackageLoader("gongkai.channels.portal", "templates"))
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=jinja2.select_autoescape(["html", "xml"], default=True),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(day=_day, minute=_minute, filesize=_filesize)
+        self.env.globals.update(site=site, section=site.section, openness_labels=OPENNESS_LABELS)
+
+    def _render(self, template: str, path: str, **values: Any) -> str:
+        values.setdefault("breadcrumb", [])
+        return self.env.get_template(template).render(root=up(path), **values)
+
+    def facets(self, found: dict[str, list[str]]) -> list[tuple[str, str, list[Any]]]:
+        return [
+            (
+                kind,
+                FACET_TITLES[kind],
+                [(key, self.site.facet_label(kind, key), index_page(kind, key, 1)) for key in keys],
+            )
+            for kind, keys in found.items()
+        ]
+
+    # --- pages --------------------------------------------------------------------------
+
+    def article(self, record: dict[str, Any], published: str | None = None) -> str:
+        """The metadata table, body and attachments: what ``render`` previews."""
+        return self.env.get_template("article.html").render(
+            r=record, body=Markup(body_html(record)), published=published, validity="有效"
+        )
+
+    def item(
+        self,
+        entry: Entry,
+        path: str,
+        *,
+        record: dict[str, Any] | None = None,
+        archived: str | None = None,
+        release: Iterable[Entry] = (),
+        responses: Iterable[Entry] = (),
+    ) -> str:
+        """The current edition at the stable address, an earlier edition (``record``
+        and the date it was ``archived``), or the withdrawal notice."""
+        record = record or entry.record
+        withdrawn = (
+            {"at": entry.withdrawn_at, "reason": entry.withdrawn_reason}
+            if entry.withdrawn
+            else None
+        )
+        history = [
+            {**e, "current": e["edition"] == entry.edition} for e in reversed(entry.editions)
+        ]
+        crumbs = [
+            (record["openness_label"], index_page("openness", record["openness"], 1)),
+            ("正文", None),
+        ]
+        return self._render(
+            "item.html",
+            path,
+            breadcrumb=crumbs,
+            r=record,
+            item_id=entry.id,
+            # A withdrawn item keeps its metadata, never its text or files.
+            body=None if withdrawn else Markup(body_html(record)),
+            published=entry.published_at,
+            updated=entry.updated_at,
+            withdrawn=withdrawn,
+            validity="已撤回" if withdrawn else ("已被新版本替代" if archived else "有效"),
+            archived=archived,
+            history=history,
+            release=list(release),
+            responses=list(responses),
+        )
+
+    def listing(
+        self,
+        kind: str,
+        key: str,
+        entries: list[Entry],
+        page: int,
+        pages: int,
+        total: int,
+        feed: str | None,
+    ) -> str:
+        path = index_page(kind, key, page)
+        heading = f"{self.site.facet_label(kind, key)}"
+        crumbs = [(FACET_TITLES[kind], None), (heading, None)]
+        return self._render(
+            "listing.html",
+            path,
+            breadcrumb=crumbs,
+            heading=heading,
+            entries=entries,
+            page=page,
+            pages=pages,
+            total=total,
+            feed=feed,
+            page_name=lambda n: "index.html" if n == 1 else f"page-{n}.html",
+        )
+
+    def home(self, latest: list[Entry], found: dict[str, list[str]]) -> str:
+        return self._render("home.html", "index.html", entries=latest, facets=self.facets(found))
+
+    def search(self, found: dict[str, list[str]]) -> str:
+        return self._render(
+            "search.html",
+            "search.html",
+            breadcrumb=[("站内搜索", None)],
+            facets=self.facets(found),
+        )
+
+    def feed(
+        self,
+        title: str,
+        path: str,
+        html_path: str,
+        entries: list[Entry],
+        body: Callable[[Entry], str],
+    ) -> str:
+        updated = max((e.updated_at for e in entries), default="2000-01-01T00:00:00+08:00")
+        return self.env.get_template("feed.xml").render(
+            title=title,
+            path=path,
+            html_path=html_path,
+            entries=entries,
+            updated=updated,
+            body=body,
+        )
