@@ -47,9 +47,8 @@ PUBLISH_REFUSALS: dict[int, str] = {
     53503: "该草稿未通过发布检查 / the draft failed WeChat's publishing check; change the "
     "content (a word WeChat refuses, a link or image it does not allow) and publish a new "
     "edition",
-    53504: "需前往公众平台官网使用草稿 / WeChat wants this draft published from the 公众平台 "
-    "web console; publish it there by hand, then `gongkai confirm` is not needed: run "
-    "`gongkai retry ITEM` once it is live to record it",
+    53504: "需前往公众平台官网使用草稿 / WeChat will publish this draft only from the 公众平台 "
+    "web console: publish it there by hand (草稿箱), since the API cannot",
     53505: "请手动保存成功后再发表 / WeChat wants the draft saved by hand in the console "
     "before it can be published; open it in 草稿箱, save it, then run `gongkai retry ITEM`",
 }
