@@ -112,6 +112,9 @@ class Paths(BaseModel):
         return self
 
 
+CREDENTIALS = ("base_url", "app_key", "app_secret")
+
+
 class MunicipalChannel(Channel):
     """Publishes to the municipal platform over its REST API, or exports upload batches."""
 
@@ -168,7 +171,9 @@ class MunicipalChannel(Channel):
         @model_validator(mode="after")
         def _rest_needs_credentials(self) -> MunicipalChannel.Config:
             if self.mode == "rest":
-                missing = [k for k in ("base_url", "app_key", "app_secret") if not getattr(self, k)]
+                # The sandbox knows its own app (sandbox-app / sandbox-secret).
+                needed = ("base_url",) if self.base_url == "sandbox" else CREDENTIALS
+                missing = [k for k in needed if not getattr(self, k)]
                 if missing:
                     raise ValueError(
                         f"mode 'rest' needs {', '.join(missing)} (app_secret = "
@@ -177,6 +182,14 @@ class MunicipalChannel(Channel):
             return self
 
     def __init__(self, config: Any, context: Any) -> None:
+        if config.mode == "rest" and not (config.app_key and config.app_secret):
+            # Only a sandbox config gets here without them (the Config checks): use the
+            # app the simulator knows from the start.
+            from gongkai.sandbox.municipal import DEFAULT_APP_KEY, DEFAULT_APP_SECRET
+
+            config = config.model_copy(
+                update={"app_key": DEFAULT_APP_KEY, "app_secret": SecretStr(DEFAULT_APP_SECRET)}
+            )
         super().__init__(config, context)
         self._api: PlatformApi | None = None
         self._batch: ExportBatch | None = None

@@ -30,7 +30,7 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from gongkai.channel import Channel, PreparedItem, Receipt, Rendition
 from gongkai.errors import (
@@ -94,8 +94,10 @@ class WeChatChannel(Channel):
 
         #: The API's base; "sandbox" means the simulator gongkai starts in-process.
         base_url: str = Field(default="https://api.weixin.qq.com", pattern=r"^(https?://|sandbox$)")
-        appid: str = Field(pattern=r"^wx[0-9A-Za-z]{14,30}$")
-        secret: SecretStr
+        #: Both required, except with base_url = "sandbox", whose simulator knows its
+        #: own app (wx0000sandbox000000 / sandbox-secret).
+        appid: str | None = Field(default=None, pattern=r"^wx[0-9A-Za-z]{14,30}$")
+        secret: SecretStr | None = None
         #: 作者 (at most 16 characters); default: the item's publisher when it fits.
         author: str | None = Field(default=None, max_length=AUTHOR_MAX)
         #: Catalogue domain → a JPG of at most 64 KB replacing the shipped cover.
@@ -111,7 +113,23 @@ class WeChatChannel(Channel):
         #: among the published ones before the same draft is submitted again.
         lost_submit_wait: float = Field(default=6 * 3600.0, ge=0)
 
+        @model_validator(mode="after")
+        def _credentials(self) -> WeChatChannel.Config:
+            if self.base_url != "sandbox" and (self.appid is None or self.secret is None):
+                raise ValueError(
+                    'needs appid and secret = { env = "GONGKAI_WECHAT_SECRET" } (the '
+                    'Official Account\'s AppID and AppSecret), or base_url = "sandbox"'
+                )
+            return self
+
     def __init__(self, config, context) -> None:
+        if config.appid is None or config.secret is None:
+            # Only a sandbox config gets here without them (the Config checks).
+            from gongkai.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET
+
+            config = config.model_copy(
+                update={"appid": DEFAULT_APPID, "secret": SecretStr(DEFAULT_SECRET)}
+            )
         super().__init__(config, context)
         self.api = WeChatAPI(
             base_url=config.base_url,

@@ -21,8 +21,12 @@ def test_shipped_config_loads(monkeypatch):
     root = Path(__file__).parents[1]
     settings = load_settings(root / "config.toml")
     assert settings.state_dir == root / ".gongkai"
-    publisher = Publisher(settings, load_entry_points=False)
-    assert list(publisher.channels) == ["archive", "portal"]
+    with Publisher(settings, load_entry_points=False) as publisher:
+        assert sorted(publisher.channels) == ["archive", "platform", "portal", "wechat"]
+        # The platform and WeChat go to simulators started in this process.
+        for name in ("platform", "wechat"):
+            url = publisher.channels[name].instance.config.base_url
+            assert url.startswith("http://127.0.0.1:"), url
 
 
 def test_unknown_key_names_file_and_key(tmp_path):

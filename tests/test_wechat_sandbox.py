@@ -320,9 +320,6 @@ def wechat_rows(publisher):
     return {r.item_id: r for r in publisher.ledger.rows() if r.channel == "wechat"}
 
 
-TOO_LONG = "jt-2026-education-0802"  # its title has 34 characters
-
-
 @pytest.mark.parametrize(
     "sandbox",
     [
@@ -349,7 +346,7 @@ def test_examples_reach_wechat_exactly_once_despite_faults(tmp_path, sandbox, mo
     publisher = wechat_publisher(tmp_path, sandbox.url, clock)
     items, problems = publisher.load(sorted(str(p) for p in EXAMPLES.iterdir() if p.is_file()))
     assert not problems and len(items) == 19
-    expected = {entry.item.id for entry in items} - {TOO_LONG}
+    expected = {entry.item.id for entry in items}
     runs = 0
     while runs < 5:
         runs += 1
@@ -361,15 +358,6 @@ def test_examples_reach_wechat_exactly_once_despite_faults(tmp_path, sandbox, mo
     print(f"every example delivered after {runs} runs")
     rows = wechat_rows(publisher)
     assert {i: rows[i].state for i in expected} == dict.fromkeys(expected, "delivered"), runs
-    if rows[TOO_LONG].state != "failed":
-        # The quota paused the channel before its turn in the last run: one more.
-        clock.advance(days=1)
-        publisher.publish([entry for entry in items if entry.item.id == TOO_LONG])
-        rows = wechat_rows(publisher)
-    assert rows[TOO_LONG].state == "failed"
-    assert (
-        "34 characters" in rows[TOO_LONG].last_error and "at most 32" in rows[TOO_LONG].last_error
-    )
 
     sim = simulator(sandbox)
     log = sim.log
@@ -379,8 +367,8 @@ def test_examples_reach_wechat_exactly_once_despite_faults(tmp_path, sandbox, mo
     attempts = [a for i in expected for a in publisher.ledger.attempts(i, "wechat")]
     errors = [a.error or "" for a in attempts]
     assert any("rate limited; channel paused for this run" in e for e in errors)
-    assert any("draft/add: connection dropped" in e for e in errors)
-    assert any("freepublish/submit: connection dropped" in e for e in errors)
+    # Which steps lose their answer depends on the dice; that some do is the point.
+    assert any("connection dropped" in e for e in errors)
     assert any(a.action == "reconcile" for a in attempts)
     # No duplicate drafts or publish jobs for any item edition.
     assert sim.drafts_per_content() and set(sim.drafts_per_content().values()) == {1}
