@@ -173,8 +173,10 @@ def run(root: Path, args: argparse.Namespace) -> None:
 
     print(f"no-op rerun, files skipped:  {noop * 1e6:9.1f} µs/item  (baseline, {args.items} items)")
     print(f"no-op rerun, files reread:   {reread * 1e6:9.1f} µs/item")
-    print(f"{'prepare (' + str(args.rows) + ' rows)':<28} {'items/s':>9} {'rows/s':>10} "
-          f"{'ms/item':>9} {'× skipped':>10} {'× reread':>9}")
+    print(
+        f"{'prepare (' + str(args.rows) + ' rows)':<28} {'items/s':>9} {'rows/s':>10} "
+        f"{'ms/item':>9} {'× skipped':>10} {'× reread':>9}"
+    )
     for label, item in cases.items():
         cost = timed(prepare(item), args.repeat)
         print(

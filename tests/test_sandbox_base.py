@@ -107,7 +107,9 @@ class EchoChannel(Channel):
         return Receipt(external_id=answer.json()["path"])
 
 
-def test_base_url_sandbox_starts_one_in_process(make_publisher, item_factory, tmp_path, monkeypatch):
+def test_base_url_sandbox_starts_one_in_process(
+    make_publisher, item_factory, tmp_path, monkeypatch
+):
     from gongkai import sandbox
     from gongkai.plugins.hookspecs import hookimpl
 
