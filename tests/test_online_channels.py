@@ -9,14 +9,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from clihelp import EXAMPLES, run, write_config
-from support.fakes import Sleeper
-from support.server import Recorder, start_server
-
 from gongkai import Publisher
 from gongkai.config import settings_from_dict
 from gongkai.sandbox import Faults, start
 from gongkai.sandbox.municipal import DEFAULT_APP_KEY, DEFAULT_APP_SECRET
 from gongkai.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET
+from support.fakes import Sleeper
+from support.server import Recorder, start_server
 
 ONLINE = ("platform", "wechat", "webhook")
 FAULTS = Faults(
@@ -124,9 +123,7 @@ def test_channels_lists_the_three_online_channels_with_their_state(tmp_path):
     result = run("channels", "--json", config=config)
     assert result.returncode == 0, result.stderr
     listed = {c["name"]: c for c in json.loads(result.stdout)}
-    assert {name: listed[name]["configured"] for name in ONLINE} == dict.fromkeys(
-        ONLINE, "enabled"
-    )
+    assert {name: listed[name]["configured"] for name in ONLINE} == dict.fromkeys(ONLINE, "enabled")
     assert listed["wechat"]["guarantee"] == "lookup"
     assert listed["platform"]["guarantee"] == listed["webhook"]["guarantee"] == "idempotency-key"
     assert listed["platform"]["config"]["base_url"] == "sandbox"
