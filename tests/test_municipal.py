@@ -460,7 +460,7 @@ def test_paths_and_field_names_come_from_config(tmp_path):
         fields={"title": "biaoti", "article_id": "id", "access_token": "token"},
     )
     with responses.RequestsMock() as mock:
-        mock.post("https://gk.example.test/openapi/oauth/token", json={"token": "t9"})
+        mock.post("https://gk.example.test/openapi/oauth/token", json={"token": "tok-renamed-fields-9"})
         create = mock.post(
             "https://gk.example.test/openapi/lanmu/jt-qita/wenzhang",
             json={"id": "W1", "url": "https://gk.example.test/w/W1"},
@@ -469,7 +469,7 @@ def test_paths_and_field_names_come_from_config(tmp_path):
         receipt = deliver(channel)
     body = json.loads(create.calls[0].request.body)
     assert body["biaoti"] == "金堂县公共租赁住房申请指南" and "title" not in body
-    assert create.calls[0].request.headers["Authorization"] == "Bearer t9"
+    assert create.calls[0].request.headers["Authorization"] == "Bearer tok-renamed-fields-9"
     assert receipt.external_id == "W1"
 
 
