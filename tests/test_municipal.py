@@ -460,7 +460,9 @@ def test_paths_and_field_names_come_from_config(tmp_path):
         fields={"title": "biaoti", "article_id": "id", "access_token": "token"},
     )
     with responses.RequestsMock() as mock:
-        mock.post("https://gk.example.test/openapi/oauth/token", json={"token": "tok-renamed-fields-9"})
+        mock.post(
+            "https://gk.example.test/openapi/oauth/token", json={"token": "tok-renamed-fields-9"}
+        )
         create = mock.post(
             "https://gk.example.test/openapi/lanmu/jt-qita/wenzhang",
             json={"id": "W1", "url": "https://gk.example.test/w/W1"},
