@@ -26,6 +26,9 @@ from .log import get_logger
 log = get_logger(__name__)
 
 ITEM_SUFFIXES = (".md", ".json")
+#: Folders a folder walk does not look into for items (an item names files in them
+#: explicitly); a file there given by path is still read.
+ATTACHMENT_FOLDERS = frozenset({"attachments"})
 
 # What to tell an author, by pydantic error type. The default covers the rest.
 _FIXES = {
@@ -338,8 +341,9 @@ def _walk(top: str) -> Iterable[str]:
     # os.walk rather than Path.rglob: a folder of 100,000 items is walked in a tenth
     # of the time, and hidden folders are pruned instead of filtered afterwards.
     for folder, dirs, files in os.walk(top):
-        # Skip hidden folders such as a state directory (.gongkai) kept beside items.
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        # Skip hidden folders such as a state directory (.gongkai) kept beside items,
+        # and attachment folders: a Markdown or JSON attachment there is not an item.
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d not in ATTACHMENT_FOLDERS]
         for name in files:
             if os.path.splitext(name)[1].lower() in ITEM_SUFFIXES and not name.startswith("."):
                 yield os.path.join(folder, name)

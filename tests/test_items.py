@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -151,6 +152,18 @@ def test_hidden_folders_are_skipped(tmp_path):
     (tmp_path / "jt-guide.md").write_text(GOOD, encoding="utf-8")
     loaded, problems = load_paths([tmp_path])
     assert len(loaded) == 1 and problems == []
+
+
+def test_attachment_folders_are_not_read_as_items(tmp_path):
+    # A Markdown attachment (a 名单 kept as .md) beside the items is not an item.
+    (tmp_path / "attachments").mkdir()
+    (tmp_path / "attachments" / "roster.md").write_text("| 户主 |\n|---|\n| 张三 |\n", "utf-8")
+    (tmp_path / "jt-guide.md").write_text(GOOD, encoding="utf-8")
+    loaded, problems = load_paths([tmp_path])
+    assert [Path(e.source).name for e in loaded] == ["jt-guide.md"] and problems == []
+    # Named on its own, it is read (and refused as an item without front matter).
+    loaded, problems = load_paths([tmp_path / "attachments" / "roster.md"])
+    assert loaded == [] and len(problems) == 1
 
 
 def test_shipped_examples_are_valid_and_cover_the_eight_areas():
