@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import ChannelContractError, StateError
 from .item import Item
+from .workdays import WorkCalendar
 
 if TYPE_CHECKING:
     from .ledger.base import AttemptRecord
@@ -108,6 +109,9 @@ class ChannelContext:
     catalogue: tuple[str, ...] = ("default",)
     #: The default issuing organisation's code (``[gongkai] org_code``).
     org_code: str | None = None
+    #: The deployment's working-day calendar (``[calendar]``), for channels that count
+    #: days (an offline notice's 公示期).
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
 
 
 @dataclass

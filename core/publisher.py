@@ -186,6 +186,7 @@ class Publisher:
                     pool_size=chs.concurrency or self.settings.concurrency,
                     catalogue=self.settings.catalogue,
                     org_code=self.settings.org_code,
+                    calendar=self.calendar,
                 )
                 cls = self.channel_classes[chs.type or name].cls
                 instance = cls(self._local_remote(cls, chs.options), context)
