@@ -33,6 +33,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "gongkai.channels.wechat",
     "gongkai.channels.municipal",
     "gongkai.channels.portal",
+    "gongkai.channels.notice_board",
+    "gongkai.channels.broadcast",
 )
 #: What every channel must implement; the rest of the contract is optional.
 REQUIRED_METHODS = ("render", "deliver")
