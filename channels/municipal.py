@@ -45,7 +45,7 @@ from gongkai.ledger import AttemptRecord
 from gongkai.plugins.hookspecs import hookimpl
 
 from .municipal_api import PlatformApi, json_body
-from .municipal_export import ExportBatch, export_row, read_attachment
+from .municipal_export import ExportBatch, export_row, publish_date, read_attachment
 
 #: gongkai's names for what it sends and reads; ``fields`` renames any of them.
 FIELD_NAMES = frozenset(
@@ -234,7 +234,10 @@ class MunicipalChannel(Channel):
     def render(self, item: PreparedItem) -> Rendition:
         column = self.column_for(item)
         if self.config.mode == "export":
-            row = export_row(item, render_body(item.body, item.attachments))
+            # The date a first edition written now would carry (an update keeps the
+            # date its first edition was written with).
+            published = publish_date(item, self.context.clock())
+            row = export_row(item, render_body(item.body, item.attachments), published)
             return Rendition(
                 media_type="application/json",
                 body=canonical_json(row),
@@ -275,7 +278,7 @@ class MunicipalChannel(Channel):
     def deliver(self, item: PreparedItem, rendition: Rendition, previous: Receipt | None):
         column = self._column(item)
         if self.config.mode == "export":
-            return self.batch.add(item, column)
+            return self.batch.add(item, column, previous)
         self._ready()
         article = json.loads(rendition.body)
         article[self.api_field("attachments")] = self._upload_attachments(item)
@@ -289,7 +292,8 @@ class MunicipalChannel(Channel):
 
     def withdraw(self, item: PreparedItem, receipt: Receipt, reason: str) -> Receipt:
         if self.config.mode == "export":
-            return self.batch.withdraw(item, receipt, reason)
+            column = receipt.data.get("column_id") or self.column_for(item)
+            return self.batch.withdraw(item, receipt, reason, column)
         self._ready()
         api = self.api
         article_id = receipt.data.get("article_id") or receipt.external_id
@@ -328,15 +332,18 @@ class MunicipalChannel(Channel):
         return None
 
     def check(self) -> None:
+        """Fetch a token: only an answer with one is a pass. A busy or silent platform
+        raises "could not check" (transient: a run goes on and each delivery meets
+        the platform for itself), refused credentials an AuthError that names the
+        environment variable to fix."""
         if self.config.mode == "export":
             return
         self._ready()
         try:
             self.api.token()
-        except (TransientError, OutcomeUnknown):
-            # The platform is busy or unreachable now; that says nothing about the
-            # credentials, and each delivery classifies its own failure.
-            return
+        except (TransientError, OutcomeUnknown) as exc:
+            exc.args = (f"could not check ({exc}; try again later)",)
+            raise
 
     def refresh_auth(self) -> None:
         if self._api is not None:
@@ -418,7 +425,7 @@ class MunicipalChannel(Channel):
         if response.status_code == 409:
             code = api.error_code(response)
             if code == "idempotency_key_in_use":
-                raise TransientError(f"{what}: {api.detail(response)}", http_status=409)
+                raise TransientError(f"{what}: {api.said(response)}", http_status=409)
             if code == "external_id_exists":
                 # The item is there already (an earlier edition, or an answer that was
                 # lost before the ledger recorded it): bring that article up to date.
@@ -439,7 +446,7 @@ class MunicipalChannel(Channel):
             )
         if response.status_code == 403:
             raise PermanentError(
-                f"{what}: HTTP 403 {api.detail(response)}; the platform does not let app key "
+                f"{what}: {api.said(response)}; the platform does not let app key "
                 f"'{self.config.app_key}' post into column '{column}': ask its administrator, "
                 "or map the catalogue entry to another column",
                 http_status=403,
@@ -464,7 +471,7 @@ class MunicipalChannel(Channel):
             return None  # removed on the platform: create it again
         if response.status_code == 403:
             raise PermanentError(
-                f"{what}: HTTP 403 {api.detail(response)}; ask the platform's administrator "
+                f"{what}: {api.said(response)}; ask the platform's administrator "
                 f"to let app key '{self.config.app_key}' edit this article",
                 http_status=403,
             )
@@ -479,10 +486,9 @@ class MunicipalChannel(Channel):
             }
             code = api.error_code(response)
             if code == "idempotency_key_in_use":
-                raise TransientError(f"{what}: {api.detail(response)}", http_status=409)
+                raise TransientError(f"{what}: {api.said(response)}", http_status=409)
             raise PermanentError(
-                f"{what}: HTTP 409 {api.detail(response)}; "
-                + (fixes.get(code) or "see docs/municipal.md"),
+                f"{what}: {api.said(response)}; " + (fixes.get(code) or "see docs/municipal.md"),
                 http_status=409,
             )
         api.raise_for(response, what, fix="fix the item (or the fields mapping) and publish again")

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from gongkai.channel import ChannelContext
-from gongkai.errors import AuthError, DeliveryError, PermanentError
+from gongkai.errors import AuthError, DeliveryError, OutcomeUnknown, PermanentError
 from gongkai.http import classify_exception, new_session, raise_for_status
 from gongkai.log import register_secret
 
@@ -80,14 +80,24 @@ class PlatformApi:
         except requests.RequestException as exc:
             raise classify_exception(exc, what) from None
         if response.status_code in (401, 403):
+            secret = self.secret_source()
             raise AuthError(
-                f"{what}: HTTP {response.status_code} {self.detail(response)}; the platform "
-                f"refused app_key '{self.config.app_key}': check app_key and the secret in "
-                "the environment variable app_secret names",
+                f"credentials refused ({what}: {self.said(response)}): the platform does not "
+                f"accept app_key '{self.config.app_key}' with the secret in {secret}; check "
+                f"app_key in [channels.platform] and set {secret} to the secret the platform "
+                "issued for that key, then run `gongkai channels --check`",
                 http_status=response.status_code,
             )
         self.raise_for(response, what)
         return self.answer(response, what)
+
+    def secret_source(self) -> str:
+        """Where the secret came from, as an operator fixes it: the environment
+        variable config names, or the app_secret given to the library."""
+        variable = self.context.secret_env.get("app_secret")
+        if variable:
+            return f"the environment variable {variable}"
+        return 'app_secret (write app_secret = { env = "GONGKAI_MUNICIPAL_SECRET" })'
 
     def drop_token(self, token: str | None = None) -> None:
         """Forget the token (only if it is still ``token``, so that threads that met
@@ -115,8 +125,8 @@ class PlatformApi:
                 continue
             if response.status_code == 401:
                 raise AuthError(
-                    f"{what}: HTTP 401 {self.detail(response)} with a new token; check "
-                    "that the app may use this API",
+                    f"{what}: {self.said(response)}, with a new token; ask the platform's "
+                    f"administrator whether app_key '{self.config.app_key}' may use this API",
                     http_status=401,
                 )
             return response
@@ -128,7 +138,10 @@ class PlatformApi:
         try:
             raise_for_status(response, what)
         except DeliveryError as exc:
-            message = f"{exc}: {self.detail(response)}"
+            # The class (and Retry-After) from the standard mapping, the words from here.
+            message = f"{what}: {self.said(response)}"
+            if isinstance(exc, OutcomeUnknown):
+                message += "; a gateway answered, so the platform may have done it"
             if fix and isinstance(exc, PermanentError):
                 message += f"; {fix}"
             exc.args = (message,)
@@ -148,20 +161,32 @@ class PlatformApi:
         data = json_body(response)
         return str(data.get(self.field("code")) or "") if data else ""
 
+    def said(self, response: requests.Response) -> str:
+        """``HTTP 503 from the platform: busy: 系统繁忙``, or ``HTTP 503 from the
+        platform (no message)`` when its body says nothing."""
+        detail = self.detail(response)
+        where = f"HTTP {response.status_code} from the platform"
+        return f"{where}: {detail}" if detail else f"{where} (no message)"
+
     def detail(self, response: requests.Response) -> str:
-        """``code: message`` from the platform's error body, without any credential."""
+        """``code: message`` from the platform's error body (either alone when the
+        other is missing, empty when it has neither), without any credential."""
         data = json_body(response)
-        if not data:
-            return "(no JSON error body)"
-        code = data.get(self.field("code")) or "?"
-        message = str(data.get(self.field("message")) or "")[:300]
+        code = str(data.get(self.field("code")) or "").strip()
+        message = ""
+        # The contract's message field first, then names other APIs use for it.
+        for key in (self.field("message"), "error", "msg"):
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                message = value.strip()[:300]
+                break
         errors = data.get("errors")
         if isinstance(errors, list) and errors:
             fields = ", ".join(
                 f"{e.get('field')}: {e.get('message')}" for e in errors[:5] if isinstance(e, dict)
             )
-            message = f"{message} ({fields})"
-        text = f"{code}: {message}".strip()
+            message = f"{message} ({fields})".strip()
+        text = ": ".join(part for part in (code, message) if part)
         for secret in (self._token, self.config.app_secret.get_secret_value()):
             if secret:
                 text = text.replace(secret, "***")

@@ -5,13 +5,15 @@ Each run writes one batch folder::
 
     <export_dir>/20261126-100000/
         <column id>.xlsx       one row per item edition, Chinese headers (or .csv)
-        撤回.xlsx               one row per withdrawal
+        撤回.xlsx               one row per withdrawal (take-down)
         正文/<item>-第N版.html   bodies too long for a spreadsheet cell
         attachments/<item>/…    the prepared (masked) attachment files
 
 An operator imports the batch into the platform and then confirms each item with
 ``gongkai confirm ITEM platform --at DATE --by NAME``; until then the delivery stays
-``awaiting-confirmation``.
+``awaiting-confirmation``. A withdrawal is no different: the platform still shows the
+item until someone takes it down by the withdrawals sheet, so it too waits, for
+``gongkai confirm ITEM platform --taken-down --at DATE --by NAME``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import io
 import os
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,10 @@ HEADERS = (
 )
 WITHDRAWAL_HEADERS = ("外部编号", "版本", "索引号", "标题", "栏目", "撤回原因", "撤回时间")
 WITHDRAWALS = "撤回"
+#: The worksheet's name inside every workbook (a platform's import may look for it).
+SHEET_TITLES = {"items": "政务公开导入", "withdrawals": "政务公开撤回"}
+#: How dates are written in every sheet: 2026-12-01, Beijing time.
+DATE_FORMAT = "%Y-%m-%d"
 #: Excel keeps at most 32,767 characters in a cell; a longer body goes to a file.
 CELL_LIMIT = 32_000
 #: A cell starting with one of these is a formula to Excel or LibreOffice (CSV
@@ -62,9 +69,20 @@ CELL_LIMIT = 32_000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def export_row(item: PreparedItem, body_cell: str) -> dict[str, str]:
+def publish_date(item: PreparedItem, now: datetime, previous: Receipt | None = None) -> str:
+    """The 发布日期 of a row (Beijing time): the item's ``publish_at``; else the date
+    the first edition went into a batch, kept by later editions (a correction does
+    not make an item newer); else today, the day this batch is written."""
+    if item.publish_at is not None:
+        return item.publish_at.astimezone(CST).strftime(DATE_FORMAT)
+    earlier = previous.data.get("published_on") if previous is not None else None
+    if isinstance(earlier, str) and earlier:
+        return earlier
+    return now.astimezone(CST).strftime(DATE_FORMAT)
+
+
+def export_row(item: PreparedItem, body_cell: str, published: str) -> dict[str, str]:
     """One item edition as a spreadsheet row: header → text."""
-    published = item.publish_at.astimezone(CST).date().isoformat() if item.publish_at else ""
     files = "；".join(f"{a.title}（{a.filename}）" for a in item.attachments)
     return {
         "外部编号": item.id,
@@ -73,7 +91,7 @@ def export_row(item: PreparedItem, body_cell: str) -> dict[str, str]:
         "标题": item.title,
         "发布机构": item.publisher,
         "文号": item.document_number or "",
-        "成文日期": item.formed_on.isoformat(),
+        "成文日期": item.formed_on.strftime(DATE_FORMAT),
         "发布日期": published,
         "体裁": KIND_LABELS[item.kind],
         "五公开": OPENNESS_LABELS.get(item.openness or "", ""),
@@ -142,7 +160,8 @@ class ExportBatch:
     def sheet_path(self, name: str) -> Path:
         return self._open() / f"{name}.{self.format}"
 
-    def add(self, item: PreparedItem, column: str) -> Receipt:
+    def add(self, item: PreparedItem, column: str, previous: Receipt | None = None) -> Receipt:
+        published = publish_date(item, self.clock(), previous)
         try:
             with self._lock:
                 folder = self._open()
@@ -152,51 +171,76 @@ class ExportBatch:
                     write_atomic(folder / body_file_name(item), body.encode("utf-8"))
                     body = f"见 {body_file_name(item)}"
                 rows = self.sheets.setdefault(column, {})
-                rows[(item.id, str(item.edition))] = export_row(item, body)
-                path = self._write(column, HEADERS, rows.values())
+                rows[(item.id, str(item.edition))] = export_row(item, body, published)
+                path = self._write(column, "items", HEADERS, rows.values())
         except OSError as exc:
             raise TransientError(f"cannot write the export batch ({exc.strerror})") from exc
         return Receipt(
             status="awaiting-confirmation",
             external_id=f"{item.id}/edition-{item.edition}",
             artifact=os.fspath(path),
-            data={"batch": os.fspath(folder), "column_id": column},
+            data={
+                "batch": os.fspath(folder),
+                "column_id": column,
+                "action": "post",
+                "published_on": published,
+            },
         )
 
-    def withdraw(self, item: PreparedItem, receipt: Receipt, reason: str) -> Receipt:
+    def withdraw(
+        self, item: PreparedItem, receipt: Receipt, reason: str, column: str | None
+    ) -> Receipt:
+        """A take-down row for the clerk. The platform shows the item until the clerk
+        removes it, so the receipt waits for a confirmation like a posting does."""
         row = {
             "外部编号": item.id,
             "版本": str(item.edition),
             "索引号": item.index_number or "",
             "标题": item.title,
-            "栏目": str(receipt.data.get("column_id") or ""),
+            "栏目": column or "",
             "撤回原因": reason,
             "撤回时间": self.clock().astimezone(CST).isoformat(timespec="seconds"),
         }
         try:
             with self._lock:
+                folder = self._open()
                 rows = self.sheets.setdefault(WITHDRAWALS, {})
                 rows[(item.id, str(item.edition))] = row
-                path = self._write(WITHDRAWALS, WITHDRAWAL_HEADERS, rows.values())
+                path = self._write(WITHDRAWALS, "withdrawals", WITHDRAWAL_HEADERS, rows.values())
         except OSError as exc:
             raise TransientError(f"cannot write the export batch ({exc.strerror})") from exc
-        return receipt.model_copy(update={"status": "withdrawn", "artifact": os.fspath(path)})
+        return Receipt(
+            status="awaiting-confirmation",
+            external_id=receipt.external_id or f"{item.id}/edition-{item.edition}",
+            artifact=os.fspath(path),
+            data={
+                **receipt.data,
+                "batch": os.fspath(folder),
+                "column_id": column,
+                "action": "take-down",
+                "reason": reason,
+            },
+        )
 
     def _copy_attachments(self, folder: Path, item: PreparedItem) -> None:
         for attachment in item.attachments:
             target = folder / "attachments" / item.id / attachment.filename
             write_atomic(target, read_attachment(attachment))
 
-    def _write(self, name: str, headers: tuple[str, ...], rows: Any) -> Path:
+    def _write(self, name: str, kind: str, headers: tuple[str, ...], rows: Any) -> Path:
         path = self.sheet_path(name)
         table = [[row.get(h, "") for h in headers] for row in rows]
-        write_atomic(path, _xlsx(headers, table) if self.format == "xlsx" else _csv(headers, table))
+        if self.format == "xlsx":
+            write_atomic(path, _xlsx(SHEET_TITLES[kind], headers, table))
+        else:
+            write_atomic(path, _csv(headers, table))
         return path
 
 
-def _xlsx(headers: tuple[str, ...], table: list[list[str]]) -> bytes:
+def _xlsx(title: str, headers: tuple[str, ...], table: list[list[str]]) -> bytes:
     book = Workbook()
     sheet = book.active
+    sheet.title = title
     sheet.append(list(headers))
     for cell in sheet[1]:
         cell.font = Font(bold=True)

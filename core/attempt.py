@@ -24,7 +24,7 @@ from .channel import (
     unbind_progress,
 )
 from .config import ChannelSettings
-from .errors import LedgerWriteError, OutcomeUnknown, PermanentError
+from .errors import LedgerWriteError, OutcomeUnknown, PermanentError, TransientError
 from .intake import Intake
 from .lease import lease_until
 from .ledger import Action, DeliveryRow, Event, Ledger, State, Step
@@ -348,6 +348,12 @@ class ActionPath:
                 problem = None
                 try:
                     channel.check()
+                except (TransientError, OutcomeUnknown) as exc:
+                    # A busy or silent remote says nothing about config or credentials,
+                    # and each action classifies its own failure: no pause for a blip.
+                    log.warning(
+                        "channel check inconclusive", channel=channel.name, error=scrub(str(exc))
+                    )
                 except Exception as exc:  # noqa: BLE001 - any failure pauses the channel
                     why = scrub(str(exc)) or type(exc).__name__
                     problem = f"check failed, channel paused for this run: {why}"

@@ -112,6 +112,10 @@ class ChannelContext:
     #: The deployment's working-day calendar (``[calendar]``), for channels that count
     #: days (an offline notice's 公示期).
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    #: Config field → the environment variable its secret was read from
+    #: (``app_secret = { env = "GONGKAI_MUNICIPAL_SECRET" }``), so that an error about
+    #: refused credentials can name the variable to fix.
+    secret_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -187,6 +187,7 @@ class Publisher:
                     catalogue=self.settings.catalogue,
                     org_code=self.settings.org_code,
                     calendar=self.calendar,
+                    secret_env=_secret_env(self.settings.channels.get(name)),
                 )
                 cls = self.channel_classes[chs.type or name].cls
                 instance = cls(self._local_remote(cls, chs.options), context)
@@ -552,6 +553,17 @@ def _hide_credentials(value: Any, key: str = "") -> Any:
         if netloc != parts.netloc or query != parts.query:
             return urlunsplit(parts._replace(netloc=netloc, query=query))
     return value
+
+
+def _secret_env(table: Any) -> dict[str, str]:
+    """The top-level ``key = { env = "VAR" }`` entries of a channel's config table."""
+    if not isinstance(table, dict):
+        return {}
+    return {
+        key: value["env"]
+        for key, value in table.items()
+        if isinstance(value, dict) and set(value) == {"env"} and isinstance(value["env"], str)
+    }
 
 
 def _plugin_identity(plugin: object) -> str:

@@ -7,7 +7,9 @@ import contextlib
 import hashlib
 import json
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ import responses
 from openpyxl import load_workbook
 from pydantic import ValidationError
 
+from clihelp import as_json, run, write_config
 from gongkai.channel import ChannelContext, DeliveryProgress, PreparedItem, Receipt
 from gongkai.channels.municipal import MunicipalChannel
 from gongkai.errors import AuthError, OutcomeUnknown, PermanentError, TransientError
@@ -79,13 +82,17 @@ def clock() -> Clock:
     return Clock()
 
 
-def make_channel(tmp_path: Path, clock=None, **changes) -> MunicipalChannel:
+def make_channel(tmp_path: Path, clock=None, secret_env=None, **changes) -> MunicipalChannel:
     from gongkai.channel import bind_progress
 
     bind_progress(DeliveryProgress())
     options = MunicipalChannel.Config.model_validate({**CONFIG, **changes})
     context = ChannelContext(
-        name="platform", state_dir=tmp_path, clock=clock or Clock(), read_timeout=1
+        name="platform",
+        state_dir=tmp_path,
+        clock=clock or Clock(),
+        read_timeout=1,
+        secret_env=secret_env or {},
     )
     return MunicipalChannel(options, context)
 
@@ -309,21 +316,72 @@ def test_a_second_401_is_an_auth_error(channel, mock):
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_refused_credentials_are_an_auth_error_without_the_secret(tmp_path, status):
-    channel = make_channel(tmp_path)
+    channel = make_channel(tmp_path, secret_env={"app_secret": "GONGKAI_MUNICIPAL_SECRET"})
     with responses.RequestsMock() as mock:
         mock.post(TOKEN_URL, status=status, json=error("invalid_credentials", "密钥不正确"))
         with pytest.raises(AuthError, match="app_key 'jt-app'") as caught:
             deliver(channel)
-        with pytest.raises(AuthError):
+        with pytest.raises(AuthError, match="^credentials refused"):
             channel.check()
-    assert SECRET not in str(caught.value)
+    text = str(caught.value)
+    assert SECRET not in text
+    # Which variable to fix, and how to see that it works.
+    assert "environment variable GONGKAI_MUNICIPAL_SECRET" in text
+    assert "gongkai channels --check" in text and "invalid_credentials: 密钥不正确" in text
 
 
-def test_check_passes_when_the_platform_is_only_busy(tmp_path):
+def test_refused_credentials_given_to_the_library_say_how_to_name_a_variable(tmp_path):
     channel = make_channel(tmp_path)
     with responses.RequestsMock() as mock:
-        mock.post(TOKEN_URL, status=503, json=error("unavailable"))
+        mock.post(TOKEN_URL, status=401, json=error("invalid_credentials"))
+        with pytest.raises(AuthError, match='app_secret = { env = "GONGKAI_MUNICIPAL_SECRET" }'):
+            channel.check()
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (
+            {"json": error("unavailable", "系统维护")},
+            "HTTP 503 from the platform: unavailable: 系统维护",
+        ),
+        ({"json": {}}, "HTTP 503 from the platform (no message)"),
+        ({"json": {"code": None, "message": ""}}, "HTTP 503 from the platform (no message)"),
+        ({"body": "<html>busy</html>"}, "HTTP 503 from the platform (no message)"),
+        ({"json": {"error": "injected failure"}}, "HTTP 503 from the platform: injected failure"),
+    ],
+    ids=["code-and-message", "empty", "nulls", "html", "error-key"],
+)
+def test_check_of_a_busy_platform_could_not_check(tmp_path, answer, said):
+    # Only a token proves the credentials; a busy platform proves nothing either way.
+    channel = make_channel(tmp_path)
+    with responses.RequestsMock() as mock:
+        mock.post(TOKEN_URL, status=503, **answer)
+        with pytest.raises(TransientError) as caught:
+            channel.check()
+    assert str(caught.value) == f"could not check (platform token: {said}; try again later)"
+    assert "?" not in str(caught.value)
+
+
+def test_an_error_without_a_message_reads_plainly(channel, mock):
+    mock.post(CREATE_URL, status=503, json={"detail": None})
+    with pytest.raises(TransientError) as caught:
+        deliver(channel)
+    assert str(caught.value) == (
+        "platform create of 'jt-test-001' in column jt-qita: HTTP 503 from the platform "
+        "(no message)"
+    )
+
+
+def test_check_passes_only_with_a_token(tmp_path):
+    channel = make_channel(tmp_path)
+    with responses.RequestsMock() as mock:
+        mock.post(TOKEN_URL, json={"access_token": "tok-1", "expires_in": 7200})
         channel.check()
+        mock.replace(responses.POST, TOKEN_URL, json={"expires_in": 7200})
+        channel.refresh_auth()
+        with pytest.raises(PermanentError, match="access_token"):
+            channel.check()
 
 
 @pytest.mark.parametrize(
@@ -341,12 +399,13 @@ def test_requests_exceptions_on_create(channel, mock, exc, expected):
         deliver(channel)
 
 
-def test_check_passes_when_the_token_answer_never_came(tmp_path):
-    # No answer says nothing about the credentials.
+def test_check_when_the_token_answer_never_came_could_not_check(tmp_path):
+    # No answer says nothing about the credentials: not "ok", not "refused".
     channel = make_channel(tmp_path)
     with responses.RequestsMock() as mock:
         mock.post(TOKEN_URL, body=requests.ReadTimeout())
-        channel.check()
+        with pytest.raises(OutcomeUnknown, match=r"^could not check \(.*try again later\)$"):
+            channel.check()
 
 
 # --- the token and the key -------------------------------------------------------------------
@@ -550,13 +609,61 @@ def test_export_csv_keeps_formulas_out(tmp_path):
     assert str(tmp_path / "municipal-export") in receipt.artifact
 
 
-def test_export_withdrawal_is_a_row_in_the_withdrawals_sheet(tmp_path):
+def test_export_withdrawal_is_a_take_down_row_that_waits_for_confirmation(tmp_path):
+    # The platform shows the item until a clerk removes it by the sheet: not done yet.
     channel = make_channel(tmp_path, mode="export")
     receipt = deliver(channel)
     gone = channel.withdraw(make_item(), receipt, "信息有误")
-    assert gone.status == "withdrawn" and gone.artifact.endswith("撤回.xlsx")
-    rows = list(load_workbook(gone.artifact).active.iter_rows(values_only=True))
-    assert rows[1][0] == "jt-test-001" and rows[1][5] == "信息有误"
+    assert gone.status == "awaiting-confirmation" and gone.artifact.endswith("撤回.xlsx")
+    assert gone.data["action"] == "take-down" and gone.data["column_id"] == "jt-qita"
+    assert gone.data["reason"] == "信息有误"
+    assert gone.external_id == receipt.external_id
+    book = load_workbook(gone.artifact)
+    assert book.sheetnames == ["政务公开撤回"]
+    rows = list(book.active.iter_rows(values_only=True))
+    assert rows[1][0] == "jt-test-001" and rows[1][4] == "jt-qita" and rows[1][5] == "信息有误"
+
+
+def test_export_withdrawal_of_an_unknown_delivery_names_the_items_column(tmp_path):
+    channel = make_channel(tmp_path, mode="export")
+    gone = channel.withdraw(make_item(catalog="poverty.x"), Receipt(), "信息有误")
+    assert gone.status == "awaiting-confirmation" and gone.data["column_id"] == "jt-shjz"
+
+
+def export_rows(path: str) -> list[dict]:
+    book = load_workbook(path)
+    assert book.sheetnames == ["政务公开导入"], "the sheet has a name an import can find"
+    rows = list(book.active.iter_rows(values_only=True))
+    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+
+
+def test_export_publish_date_is_the_day_it_goes_out_in_beijing_time(tmp_path, clock):
+    # 2026-11-26 18:30 UTC is already the 27th in Beijing.
+    clock.now = datetime(2026, 11, 26, 18, 30, tzinfo=UTC)
+    channel = make_channel(tmp_path, clock, mode="export")
+    first = deliver(channel)
+    assert export_rows(first.artifact)[0]["发布日期"] == "2026-11-27"
+    assert export_rows(first.artifact)[0]["成文日期"] == "2026-11-20"
+    assert first.data["published_on"] == "2026-11-27"
+    assert json.loads(channel.render(make_item()).body)["发布日期"] == "2026-11-27"
+    # A correction a week later keeps the date the item was first published.
+    clock.now += timedelta(days=7)
+    later = make_channel(tmp_path, clock, mode="export")
+    second = deliver(later, make_item(2, "1" * 64), previous=first)
+    assert export_rows(second.artifact)[0]["发布日期"] == "2026-11-27"
+
+
+def test_export_publish_date_of_a_scheduled_item_is_its_publish_at(tmp_path, clock):
+    channel = make_channel(tmp_path, clock, mode="export")
+    item = make_item(publish_at=datetime(2026, 11, 30, 17, 0, tzinfo=UTC))
+    assert export_rows(deliver(channel, item).artifact)[0]["发布日期"] == "2026-12-01"
+
+
+def test_export_csv_has_the_publish_date_too(tmp_path, clock):
+    channel = make_channel(tmp_path, clock, mode="export", export_format="csv")
+    text = Path(deliver(channel).artifact).read_bytes().decode("utf-8-sig")
+    header, row = text.splitlines()[:2]
+    assert row.split(",")[header.split(",").index("发布日期")] == "2026-11-26"
 
 
 def test_export_of_a_long_body_goes_to_a_file(tmp_path):
@@ -619,3 +726,122 @@ def test_an_export_run_writes_the_batch_and_waits_for_confirmation(tmp_path):
     assert "510121195203154414" not in copied and "13881906624" not in copied
     assert "竹篙镇2026年11月农村最低生活保障初审对象名单公示" in text
     assert len({r.receipt["artifact"] for r in rows}) == 2
+
+
+def export_publisher(tmp_path: Path, clock: Clock, **platform):
+    from gongkai import Publisher
+    from gongkai.config import settings_from_dict
+
+    settings = settings_from_dict(
+        {
+            "gongkai": {"state_dir": str(tmp_path / "state"), "org_code": "11510121009087532X"},
+            "channels": {"platform": {"mode": "export", "default_column": "jt-qita", **platform}},
+        },
+        source="test-config.toml",
+        base_dir=tmp_path,
+    )
+    return Publisher(settings, clock=clock, load_entry_points=False)
+
+
+# --- gongkai channels --check ------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def token_server(status: int, body: dict):
+    """A real platform stand-in on loopback that answers every request alike."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "check", "code"),
+    [
+        (200, {"access_token": "tok-cli-0123456789", "expires_in": 7200}, "ok", 0),
+        (
+            503,
+            {},
+            "could not check (platform token: HTTP 503 from the platform (no message); "
+            "try again later)",
+            1,
+        ),
+        (
+            401,
+            error("invalid_credentials", "密钥不正确"),
+            "credentials refused (platform token: HTTP 401 from the platform: "
+            "invalid_credentials: 密钥不正确): the platform does not accept app_key 'jt-app' "
+            "with the secret in the environment variable GONGKAI_MUNICIPAL_SECRET; check "
+            "app_key in [channels.platform] and set the environment variable "
+            "GONGKAI_MUNICIPAL_SECRET to the secret the platform issued for that key, then "
+            "run `gongkai channels --check`",
+            1,
+        ),
+    ],
+    ids=["token", "busy", "refused"],
+)
+def test_channels_check_says_ok_only_for_a_token(tmp_path, status, body, check, code):
+    with token_server(status, body) as url:
+        config = write_config(
+            tmp_path,
+            f'[channels.platform]\nbase_url = "{url}"\napp_key = "jt-app"\n'
+            'app_secret = { env = "GONGKAI_MUNICIPAL_SECRET" }\ndefault_column = "jt-qita"\n',
+            archive=False,
+        )
+        done = run(
+            "channels",
+            "--check",
+            "--json",
+            config=config,
+            env={"GONGKAI_MUNICIPAL_SECRET": SECRET},
+        )
+    assert done.returncode == code, done.stderr
+    checks = {d["name"]: d.get("check") for d in as_json(done)}
+    assert checks["platform"] == check
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_a_run_goes_on_when_its_check_finds_the_platform_busy(tmp_path, clock, monkeypatch):
+    # The check before the first delivery meets a 503: that pauses nothing, and the
+    # deliveries meet the platform for themselves.
+    from gongkai import Publisher
+    from gongkai.config import settings_from_dict
+
+    monkeypatch.setenv("GONGKAI_MUNICIPAL_SECRET", SECRET)
+    platform = {**CONFIG, "app_secret": {"env": "GONGKAI_MUNICIPAL_SECRET"}}
+    settings = settings_from_dict(
+        {
+            "gongkai": {"state_dir": str(tmp_path / "state"), "org_code": "11510121009087532X"},
+            "channels": {"platform": platform},
+        },
+        source="test-config.toml",
+        base_dir=tmp_path,
+    )
+    examples = Path(__file__).parent.parent / "examples" / "items"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(TOKEN_URL, status=503, json={})
+        mock.post(TOKEN_URL, json={"access_token": "tok-run-0123456789", "expires_in": 7200})
+        mock.post(f"{BASE}/api/v1/columns/jt-qita/articles", status=201, json=ARTICLE)
+        with Publisher(settings, clock=clock, load_entry_points=False) as publisher:
+            result = publisher.publish_paths([examples / "06-housing-policy.md"])
+        tokens = len(calls_to(mock, TOKEN_URL))
+    assert result.outcome("jt-2026-housing-0302", "platform").status == "delivered"
+    assert tokens == 2
