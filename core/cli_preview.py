@@ -26,6 +26,12 @@ class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         pass  # the operator watches the browser, not a request log
 
+    def list_directory(self, path: Any) -> None:
+        # A folder without index.html is not a page of the site: a listing would show
+        # files the site never links (a withdrawn item's leftovers, the build's own).
+        self.send_error(404, "Not Found")
+        return None
+
 
 def serve(root: Path, port: int = 8000) -> ThreadingHTTPServer:
     """A file server for ``root`` on 127.0.0.1 (``port`` 0: any free one), serving in

@@ -63,6 +63,24 @@ _CONTROLS_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}{_INVIS
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
+#: File types a browser runs rather than shows: a page, an image or a document of
+#: these types can carry script, and a site that publishes it verbatim hosts that script
+#: under the government's own address. Attachments are for reading: PDF, images, office
+#: files, CSV.
+ACTIVE_SUFFIXES = frozenset(
+    {".html", ".htm", ".xhtml", ".xht", ".shtml", ".svg", ".svgz", ".xml", ".xsl"}
+    | {".js", ".mjs", ".mht", ".mhtml", ".hta"}
+)
+
+
+def active_type(filename: str) -> str | None:
+    """The suffix of ``filename`` if it is a type a browser would run (``.html``,
+    ``.svg``…), else None. Trailing dots and spaces are ignored, as Windows ignores
+    them when the file is saved."""
+    suffix = Path(filename.rstrip(". ")).suffix.lower()
+    return suffix if suffix in ACTIVE_SUFFIXES else None
+
+
 def _refuse(pattern: re.Pattern[str], value: str) -> str:
     found = pattern.search(value)
     if found:
@@ -125,6 +143,14 @@ class Attachment(_Frozen):
         # The file name is published with the item, so it obeys the one-line rules.
         if not _stored(info):
             _refuse(_CONTROLS_LINE, value.name)
+            suffix = active_type(value.name)
+            if suffix is not None:
+                raise PydanticCustomError(
+                    "active_attachment",
+                    "'{path}' is a {suffix} file: browsers run the script such a file may "
+                    "hold, so no channel publishes it",
+                    {"path": str(value), "suffix": suffix},
+                )
         return value
 
     @property

@@ -44,6 +44,7 @@ _FIXES = {
     "control_character": "remove it: retype the text, or paste it as plain text",
     "interpretation_without_release": 'add related = ["<id of the release>"]',
     "duplicate_attachment_name": "rename one of the files: attachments are published by name",
+    "active_attachment": "convert it to PDF (print it to PDF) and attach the PDF instead",
     "datetime_from_date_parsing": "write the time as YYYY-MM-DDTHH:MM:SS+08:00",
 }
 

@@ -144,10 +144,34 @@ def test_interpretation_and_release_link_each_other(site):
     interpretation = page(site, f"items/{INTERPRETATION}/index.html")
     assert f"../../items/{INTERPRETATION}/index.html" in links(release)
     assert f"../../items/{RELEASE}/index.html" in links(interpretation)
-    assert "解读：" in release
     response = page(site, "items/jt-2026-education-0801/index.html")
     assert "../../items/jt-2026-education-0803/index.html" in links(response)
-    assert "回应：" in response
+
+
+def _related(site, item_id: str) -> list[str]:
+    html = page(site, f"items/{item_id}/index.html")
+    section = html[
+        html.index('<section class="related"') : html.index(
+            "</section>", html.index('<section class="related"')
+        )
+    ]
+    return ["".join(parse(li).text).strip() for li in section.split("<li>")[1:]]
+
+
+def _title(site, item_id: str) -> str:
+    return parse(page(site, f"items/{item_id}/index.html")).metadata["名称"]
+
+
+def test_related_links_say_what_the_other_item_is_and_show_its_title(site):
+    land_notice, land_pre = "jt-2026-land-0102", "jt-2026-land-0101"
+    education, answer = "jt-2026-education-0801", "jt-2026-education-0803"
+    assert _related(site, RELEASE) == [f"政策解读：{_title(site, INTERPRETATION)}"]
+    assert _related(site, INTERPRETATION) == [f"解读的文件：{_title(site, RELEASE)}"]
+    assert _related(site, education) == [f"回应关切：{_title(site, answer)}"]
+    assert _related(site, answer) == [f"回应的信息：{_title(site, education)}"]
+    # A release naming another release: related both ways, never called a 发布 of it.
+    assert _related(site, land_notice) == [f"相关信息：{_title(site, land_pre)}"]
+    assert _related(site, land_pre) == [f"相关信息：{_title(site, land_notice)}"]
 
 
 def test_an_edited_item_keeps_its_address_and_its_earlier_edition(site):
@@ -183,6 +207,55 @@ def test_a_withdrawn_item_shows_the_notice_with_reason_and_date(site):
     assert WITHDRAWN not in page(site, "search/index.js")
     listed = {i["id"]: i for i in json.loads(page(site, "data/items.json"))["items"]}
     assert listed[WITHDRAWN]["withdrawn"]["reason"] == WITHDRAWAL_REASON
+
+
+def test_a_withdrawn_item_has_no_current_version(tmp_path):
+    channel = make_channel(tmp_path)
+    deliver(channel, prepared("housing-1", 1, body="第一版。"))
+    item = prepared("housing-1", 2, body="第二版。")
+    receipt = deliver(channel, item)
+    channel.withdraw(item, receipt, "政策已废止")
+    for path in (channel.root / "items/housing-1").rglob("index.html"):
+        html = path.read_text("utf-8")
+        assert "现行版本" not in html, path
+        history = html[html.index('<section class="history"') :]
+        entries = [
+            "".join(parse(li).text).split("内容校验码")[0].strip()
+            for li in history.split("<li>")[1:]
+        ]
+        assert entries[0].startswith("第2版") and entries[0].endswith("（已撤回）"), entries
+        assert entries[1].startswith("第1版") and "（" not in entries[1], entries
+
+
+def test_same_second_items_come_out_in_one_order_whatever_the_delivery_order(tmp_path):
+    def build(folder: str, order: list[str]) -> dict[str, bytes]:
+        context = ChannelContext(name="portal", state_dir=tmp_path / folder, clock=lambda: START)
+        channel = PortalChannel(PortalChannel.Config(page_size=2), context)
+        for item_id in order:
+            deliver(
+                channel, prepared(item_id, related=("housing-b",) if item_id != "housing-b" else ())
+            )
+        return {
+            p.relative_to(channel.root).as_posix(): p.read_bytes()
+            for p in channel.root.rglob("*")
+            if p.is_file()
+        }
+
+    ids = ["housing-b", "housing-d", "housing-a", "housing-c"]
+    first = build("one", ids)
+    assert build("two", list(reversed(ids))) == first
+    # Newest first is (发布日期, id) reversed: with one second for all, by id descending.
+    home = first["index.html"].decode("utf-8")
+    listed = [h.split("/")[-2] for h in links(home) if h.startswith("items/")]
+    assert listed == ["housing-d", "housing-c", "housing-b", "housing-a"]
+    assert "housing-d" in first["domain/housing/index.html"].decode("utf-8")
+    assert "housing-a" in first["domain/housing/page-2.html"].decode("utf-8")
+    feed = feedparser.parse(first["feeds/all.xml"])
+    assert [e.link.split("/")[-2] for e in feed.entries] == listed
+    # Items naming one release: oldest first, by id when they share the second.
+    release = first["items/housing-b/index.html"].decode("utf-8")
+    related = [h.split("/")[-2] for h in links(release) if "/items/" in h and "housing-b" not in h]
+    assert related == ["housing-a", "housing-c", "housing-d"]
 
 
 def test_home_and_indexes_list_items_newest_first_with_dates(site):
@@ -496,7 +569,10 @@ def test_attachment_names_stay_inside_the_item_folder(tmp_path, name):
     folder = channel.root / "items" / "housing-1"
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.read_bytes() == b"x,y\n"]
     published = [p for p in files if p != source]
-    assert published and all(p.parent in (folder, folder / "e1") for p in published)
+    if name == "index.html":  # a type a browser runs: listed, never put on the site
+        assert published == []
+    else:
+        assert published and all(p.parent in (folder, folder / "e1") for p in published)
     assert (folder / "index.html").read_text("utf-8").count("<html") == 1
     if name == "名单.csv":
         assert (folder / "名单.csv").is_file()

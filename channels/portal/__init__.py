@@ -36,7 +36,7 @@ from gongkai.plugins.hookspecs import hookimpl
 
 from .build import Site
 from .pages import Pages, SiteInfo
-from .paths import item_page
+from .paths import item_page, published_name
 from .records import make_entry
 from .site_index import Entry, SiteIndex
 
@@ -177,8 +177,9 @@ class PortalChannel(Channel):
                     site.write(f"{folder}/{name}", data)
                 if before is not None:
                     for old in before.record["attachments"]:
-                        if old["href"] not in files:
-                            site.remove(f"{folder}/{old['href']}")
+                        name = published_name(old)
+                        if name is not None and name not in files:
+                            site.remove(f"{folder}/{name}")
                 site.write_current(stored)
         except OSError as exc:
             # A full disk or a busy network share may clear; core retries.
@@ -208,8 +209,10 @@ class PortalChannel(Channel):
             # The text and files go; every address it had shows the notice instead.
             for edition in entry.editions:
                 for old in edition["record"]["attachments"]:
-                    site.remove(f"{folder}/e{edition['edition']}/{old['href']}")
-                    site.remove(f"{folder}/{old['href']}")
+                    name = published_name(old)
+                    if name is not None:
+                        site.remove(f"{folder}/e{edition['edition']}/{name}")
+                        site.remove(f"{folder}/{name}")
                 site.write(
                     item_page(item.id, edition["edition"]),
                     self.pages.item(entry, item_page(item.id, edition["edition"])),
@@ -250,6 +253,9 @@ class PortalChannel(Channel):
         before anything is written (a file swapped since it was read never goes out)."""
         files: dict[str, bytes] = {}
         for attachment, shown in zip(item.attachments, entry.record["attachments"], strict=True):
+            name = published_name(shown)
+            if name is None:
+                continue  # listed on the page, never put on the site
             try:
                 data = attachment.path.read_bytes()
             except FileNotFoundError as exc:
@@ -261,7 +267,7 @@ class PortalChannel(Channel):
                     f"attachment {attachment.filename} changed after the item was read; "
                     "publish the item again"
                 )
-            files[shown["href"]] = data
+            files[name] = data
         self._static()
         return files
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gongkai.fileio import write_atomic
+from gongkai.item import OPENNESS_LABELS
 
 from .feeds import listing_json, search_index, sitemap
 from .pages import Pages, body_html
@@ -170,6 +171,10 @@ class Site:
         }
         if ("home", "") in todo:
             self.write("index.html", self.pages.home(listed[: self.latest], facets))
+            # Every page's menu links all five 五公开 indexes: one with no item yet
+            # (or none left) says so rather than answering 404.
+            for key in sorted(OPENNESS_LABELS.keys() - set(facets["openness"])):
+                self._index("openness", key, [])
         if ("search", "") in todo:
             self.write("search.html", self.pages.search(facets))
             self.write("search/index.js", search_index(listed))

@@ -7,16 +7,18 @@ Built as plain strings rather than templates: each lists every item, and a
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from typing import Any
 from xml.sax.saxutils import escape
 
 from .pages import SiteInfo
-from .paths import index_page, item_page
+from .paths import href, index_page, item_page
 from .site_index import Entry
 
 
 def sitemap(url: str, listed: list[Entry], facets: dict[str, list[str]], page_size: int) -> str:
-    """sitemap.xml: the home, every index's first page and every published item."""
+    """sitemap.xml: the home, every page of every index and every published item."""
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
@@ -25,12 +27,14 @@ def sitemap(url: str, listed: list[Entry], facets: dict[str, list[str]], page_si
 
     def add(path: str, lastmod: str | None) -> None:
         mod = f"<lastmod>{lastmod}</lastmod>" if lastmod else ""
-        lines.append(f"<url><loc>{escape(url + path)}</loc>{mod}</url>")
+        lines.append(f"<url><loc>{escape(url + href(path))}</loc>{mod}</url>")
 
     add("index.html", newest)
     for kind, keys in facets.items():
+        sizes = Counter(getattr(e, kind) for e in listed)
         for key in keys:
-            add(index_page(kind, key, 1), newest)
+            for page in range(1, max(1, math.ceil(sizes[key] / page_size)) + 1):
+                add(index_page(kind, key, page), newest)
     for entry in listed:
         add(item_page(entry.id), entry.updated_at[:10])
     lines.append("</urlset>")
@@ -41,7 +45,7 @@ def _public(entry: Entry) -> dict[str, Any]:
     r = entry.record
     return {
         "id": entry.id,
-        "url": item_page(entry.id),
+        "url": href(item_page(entry.id)),
         "title": r["title"],
         "kind": r["kind"],
         "index_number": r.get("index_number"),
@@ -66,7 +70,7 @@ def _public(entry: Entry) -> dict[str, Any]:
                 "edition": e["edition"],
                 "content_hash": e["content_hash"],
                 "published_at": e["delivered_at"],
-                "url": item_page(entry.id, e["edition"]),
+                "url": href(item_page(entry.id, e["edition"])),
             }
             for e in entry.editions
         ],
@@ -109,7 +113,7 @@ def search_index(listed: list[Entry]) -> str:
         )
         items.append(
             {
-                "url": item_page(entry.id),
+                "url": href(item_page(entry.id)),
                 "title": r["title"],
                 "date": entry.published_at[:10],
                 "text": text,

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from gongkai.html import render_body
 from gongkai.item import CST, OPENNESS_LABELS
 
-from .paths import index_page, up
+from .paths import href, index_page, item_page, published_name, up
 from .site_index import Entry
 
 FACET_TITLES = {
@@ -75,8 +75,32 @@ def _filesize(size: int) -> str:
 
 
 def body_html(record: dict[str, Any]) -> str:
-    """The item's body through the one sanitised path; links may name its attachments."""
-    return render_body(record["body"], [a["filename"] for a in record.get("attachments", ())])
+    """The item's body through the one sanitised path; links may name its attachments
+    (those the site publishes: a link to a type a browser would run is dropped)."""
+    names = [a["filename"] for a in record.get("attachments", ()) if published_name(a)]
+    return render_body(record["body"], names)
+
+
+def item_url(item_id: str, edition: int | None = None) -> str:
+    return href(item_page(item_id, edition))
+
+
+#: What an item this one names is to it, by this item's kind (解读 names the document
+#: it explains, 回应 the matter it answers).
+_NAMED_LABELS = {"interpretation": "解读的文件", "response": "回应的信息", "release": "相关信息"}
+#: What an item naming this one is to it, by that item's kind.
+_NAMING_LABELS = {"interpretation": "政策解读", "response": "回应关切", "release": "相关信息"}
+
+
+def related_links(
+    kind: str, named: Iterable[Entry], naming: Iterable[Entry]
+) -> list[tuple[str, Entry]]:
+    """The related-items list of a page: each item with what it is to this one. The
+    link text is always the other item's title (its id means nothing to a reader)."""
+    return [(_NAMED_LABELS.get(kind, "相关信息"), other) for other in named] + [
+        (_NAMING_LABELS.get(other.record.get("kind", "release"), "相关信息"), other)
+        for other in naming
+    ]
 
 
 class Pages:
@@ -96,8 +120,14 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(day=_day, minute=_minute, filesize=_filesize)
-        self.env.globals.update(site=site, section=site.section, openness_labels=OPENNESS_LABELS)
+        self.env.filters.update(day=_day, minute=_minute, filesize=_filesize, url=href)
+        self.env.globals.update(
+            site=site,
+            section=site.section,
+            openness_labels=OPENNESS_LABELS,
+            item_url=item_url,
+            published_name=published_name,
+        )
 
     def _render(self, template: str, path: str, **values: Any) -> str:
         values.setdefault("breadcrumb", [])
@@ -108,7 +138,10 @@ class Pages:
             (
                 kind,
                 FACET_TITLES[kind],
-                [(key, self.site.facet_label(kind, key), index_page(kind, key, 1)) for key in keys],
+                [
+                    (key, self.site.facet_label(kind, key), href(index_page(kind, key, 1)))
+                    for key in keys
+                ],
             )
             for kind, keys in found.items()
         ]
@@ -139,11 +172,18 @@ class Pages:
             if entry.withdrawn
             else None
         )
+        # A withdrawn item has no current version: its last edition is the one withdrawn.
+        latest = "已撤回" if withdrawn else "现行版本"
         history = [
-            {**e, "current": e["edition"] == entry.edition} for e in reversed(entry.editions)
+            {
+                **e,
+                "current": e["edition"] == entry.edition,
+                "status": latest if e["edition"] == entry.edition else None,
+            }
+            for e in reversed(entry.editions)
         ]
         crumbs = [
-            (record["openness_label"], index_page("openness", record["openness"], 1)),
+            (record["openness_label"], href(index_page("openness", record["openness"], 1))),
             ("正文", None),
         ]
         return self._render(
@@ -160,8 +200,7 @@ class Pages:
             validity="已撤回" if withdrawn else ("已被新版本替代" if archived else "有效"),
             archived=archived,
             history=history,
-            release=list(release),
-            responses=list(responses),
+            related=related_links(record["kind"], release, responses),
         )
 
     def listing(

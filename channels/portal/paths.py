@@ -23,8 +23,10 @@ import hashlib
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 from gongkai.errors import PermanentError
+from gongkai.item import active_type
 
 #: Names an attachment may not take in an item's folder: the pages themselves.
 _RESERVED = re.compile(r"^(index\.html|e[0-9]+)$", re.IGNORECASE)
@@ -67,6 +69,16 @@ def attachment_name(filename: str, sha256: str) -> str:
     return filename
 
 
+def published_name(attachment: dict[str, object]) -> str | None:
+    """The name an attachment of a record is published and linked under, or None for
+    a type a browser would run (intake refuses those; one may still arrive from an
+    older edition or another system, and is then listed but never put on the site)."""
+    name = attachment.get("href")
+    if not isinstance(name, str) or active_type(str(attachment["filename"])) is not None:
+        return None
+    return name
+
+
 def inside(root: Path, relative: str) -> Path:
     """``root / relative``, refusing anything that would leave ``root``: an item id
     or attachment name with ``..``, an absolute path or a separator it should not
@@ -81,6 +93,14 @@ def inside(root: Path, relative: str) -> Path:
     if os.path.commonpath([resolved_root, os.path.realpath(target)]) != resolved_root:
         raise PermanentError(f"refused to write outside the portal folder: {relative!r}")
     return target
+
+
+def href(relative: str) -> str:
+    """``relative`` as it goes into an address: each path segment percent-encoded, so
+    a file named "名单 #2.pdf", "%41.pdf" or " 附件.pdf" is fetched as itself and not
+    cut at "#" or decoded into another name. Every link, feed and sitemap entry the
+    site writes goes through here; file names on disk stay as they are."""
+    return "/".join(quote(part, safe="") for part in relative.split("/"))
 
 
 def up(relative: str) -> str:

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS items (
     township TEXT NOT NULL,
     record TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS items_by_date ON items (published_at DESC, id);
+DROP INDEX IF EXISTS items_by_date;
+CREATE INDEX IF NOT EXISTS items_newest_first ON items (published_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS editions (
     item_id TEXT NOT NULL,
     edition INTEGER NOT NULL,
@@ -86,6 +87,12 @@ class Entry:
             found.add(("township", self.township))
         return found
 
+
+#: One order for every list the site shows: by 发布日期, then by id, so items published
+#: in the same second come out the same way in every build. Newest first is exactly
+#: the reverse (ids are usually numbered in the order items were written).
+OLDEST_FIRST = "published_at, id"
+NEWEST_FIRST = "published_at DESC, id DESC"
 
 _COLUMNS = (
     "id, edition, published_at, updated_at, withdrawn_at, withdrawn_reason, "
@@ -235,12 +242,12 @@ class SiteIndex:
         with self._lock:
             out = self._db.execute(
                 f"SELECT {_COLUMNS} FROM items WHERE id IN "
-                "(SELECT target FROM links WHERE source=?) ORDER BY published_at, id",
+                f"(SELECT target FROM links WHERE source=?) ORDER BY {OLDEST_FIRST}",
                 (item_id,),
             ).fetchall()
             back = self._db.execute(
                 f"SELECT {_COLUMNS} FROM items WHERE id IN "
-                "(SELECT source FROM links WHERE target=?) ORDER BY published_at, id",
+                f"(SELECT source FROM links WHERE target=?) ORDER BY {OLDEST_FIRST}",
                 (item_id,),
             ).fetchall()
         return [_entry(r) for r in out], [_entry(r) for r in back]
@@ -257,7 +264,7 @@ class SiteIndex:
         """Every item, withdrawn ones included, newest first, with edition hashes."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM items ORDER BY published_at DESC, id"
+                f"SELECT {_COLUMNS} FROM items ORDER BY {NEWEST_FIRST}"
             ).fetchall()
             history: dict[str, list[dict[str, Any]]] = {}
             for item_id, edition, digest, when in self._db.execute(
