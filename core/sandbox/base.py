@@ -132,7 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
             response = Response.json({"error": "injected failure"}, 503)
         else:
             request = Request(
-                self.command,
+                # HEAD is GET without the body (RFC 9110 §9.3.2): the simulators see a GET.
+                "GET" if self.command == "HEAD" else self.command,
                 path,
                 parse_qs(parts.query, keep_blank_values=True),
                 {k.lower(): v for k, v in self.headers.items()},
@@ -148,9 +149,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        self.wfile.write(response.body)
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks up do_<METHOD>. Every method, QUERY and TRACE too, reaches the
+        # simulators, which answer as their API does (405 with Allow, WeChat's 43002):
+        # http.server's own 501 page is no API's answer.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
 
 class SandboxServer(ThreadingHTTPServer):

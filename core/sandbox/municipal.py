@@ -31,14 +31,34 @@ DEFAULT_APP_KEY = "sandbox-app"
 DEFAULT_APP_SECRET = "sandbox-secret"
 TOKEN_SECONDS = 7200
 MAX_FILE_BYTES = 20 * 1024 * 1024
-REQUIRED = ("external_id", "edition", "content_hash", "title", "content_html", "publisher")
+REQUIRED = (
+    "external_id",
+    "edition",
+    "content_hash",
+    "title",
+    "content_html",
+    "publisher",
+    "formed_on",
+)
 KINDS = ("发布", "解读", "回应")
 OPENNESS = ("决策公开", "执行公开", "管理公开", "服务公开", "结果公开")
+AUDIENCES = ("全社会", "特定群体")
+TITLE_MAX = 200
+#: ArticleInput's optional text fields that may also be null.
+_NULLABLE_TEXT = ("index_number", "document_number", "area", "contact")
 _COLUMN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_ARTICLE = re.compile(r"^/api/v1/articles/([^/]+)(/withdraw)?$")
-_COLUMN_ARTICLES = re.compile(r"^/api/v1/columns/([^/]+)/articles$")
-_PUBLIC_PAGE = re.compile(r"^/public/([^/]+)\.html$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: Path → {method: operation}, as the contract lists them (plus the public pages).
+_ROUTES: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = (
+    (re.compile(r"^/api/v1/auth/token$"), {"POST": "token"}),
+    (re.compile(r"^/api/v1/files$"), {"POST": "upload"}),
+    (re.compile(r"^/api/v1/articles$"), {"GET": "lookup"}),
+    (re.compile(r"^/api/v1/columns/([^/]+)/articles$"), {"POST": "create"}),
+    (re.compile(r"^/api/v1/articles/([^/]+)$"), {"GET": "get", "PUT": "update"}),
+    (re.compile(r"^/api/v1/articles/([^/]+)/withdraw$"), {"POST": "withdraw"}),
+    (re.compile(r"^/public/([^/]+)\.html$"), {"GET": "page"}),
+)
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> Response:
@@ -108,14 +128,21 @@ class MunicipalSimulator:
         return response
 
     def _route(self, request: Request, entry: dict[str, Any]) -> Response:
-        op, target = _operation(request.method, request.path)
+        op, target, methods = _operation(request.method, request.path)
         entry["op"] = op
         if op == "token":
             return self._token(request)
         if op == "page":
             return self._page(target)
-        if op is None:
+        if op is None and not methods:
             return _error(404, "not_found", f"没有这个接口：{request.method} {request.path}")
+        if op is None:
+            allow = ", ".join(methods)
+            if request.method == "OPTIONS":
+                return Response(204, b"", {"Allow": allow})
+            refused = _error(405, "method_not_allowed", f"该地址只接受 {allow} 请求")
+            refused.headers["Allow"] = allow
+            return refused
         app, refused = self._authorise(request)
         if refused is None:
             refused = self._rate_limit()
@@ -198,10 +225,20 @@ class MunicipalSimulator:
         if len(content) > MAX_FILE_BYTES:
             return _error(413, "file_too_large", "文件超过 20MB")
         digest = hashlib.sha256(content).hexdigest()
-        declared = parts.get("sha256", (None, b""))[1].decode("ascii", "replace")
-        if declared and declared != digest:
+        declared = parts.get("sha256", (None, None))[1]
+        if declared is not None and not _SHA256.match(declared.decode("ascii", "replace")):
             return _error(
-                422, "validation_failed", "文件内容与 sha256 不符", errors=[_field("sha256")]
+                422,
+                "validation_failed",
+                "sha256 须为64位小写十六进制",
+                errors=[_field("sha256", "须为64位小写十六进制")],
+            )
+        if declared is not None and declared.decode("ascii") != digest:
+            return _error(
+                422,
+                "validation_failed",
+                "文件内容与 sha256 不符",
+                errors=[_field("sha256", "与收到的文件内容不符")],
             )
 
         def work() -> tuple[int, dict[str, Any]]:
@@ -352,32 +389,13 @@ class MunicipalSimulator:
         body = request.json()
         if not isinstance(body, dict):
             return {}, _error(400, "bad_request", "请求体须为 JSON 对象")
+        edition = body.get("edition")
+        if isinstance(edition, float) and edition.is_integer():
+            # JSON Schema's integer: 3.0 is 3.
+            body["edition"] = int(edition)
         entry["external_id"] = body.get("external_id")
         entry["edition"] = body.get("edition")
-        errors = [_field(name) for name in REQUIRED if body.get(name) in (None, "")]
-        edition = body.get("edition")
-        if edition is not None and (not isinstance(edition, int) or edition < 1):
-            errors.append(_field("edition", "须为正整数"))
-        if isinstance(body.get("title"), str) and len(body["title"]) > 200:
-            errors.append(_field("title", "不能超过200字"))
-        for name in ("formed_on", "published_on"):
-            value = body.get(name)
-            if value is not None and not _is_date(value):
-                errors.append(_field(name, "须为 YYYY-MM-DD 格式的日期"))
-        if body.get("formed_on") is None:
-            errors.append(_field("formed_on"))
-        if body.get("kind") not in (None, *KINDS):
-            errors.append(_field("kind", f"须为 {'、'.join(KINDS)} 之一"))
-        if body.get("openness") not in (None, *OPENNESS):
-            errors.append(_field("openness", f"须为 {'、'.join(OPENNESS)} 之一"))
-        attachments = body.get("attachments") or []
-        if not isinstance(attachments, list):
-            errors.append(_field("attachments", "须为数组"))
-            attachments = []
-        for n, attachment in enumerate(attachments):
-            file_id = attachment.get("file_id") if isinstance(attachment, dict) else None
-            if file_id not in self.store.data["files"]:
-                errors.append(_field(f"attachments[{n}].file_id", "附件文件不存在，请先上传"))
+        errors = _input_errors(body, self.store.data["files"])
         if errors:
             names = "、".join(e["field"] for e in errors)
             return {}, _error(422, "validation_failed", f"字段有误：{names}", errors=errors)
@@ -442,31 +460,74 @@ _PUBLIC_KEYS = (
 )
 
 
-def _operation(method: str, path: str) -> tuple[str | None, str]:
-    """What a request asks for (the name the request log uses) and the column or
-    article id in its path."""
-    if method == "POST" and path == "/api/v1/auth/token":
-        return "token", ""
-    if method == "POST" and path == "/api/v1/files":
-        return "upload", ""
-    if method == "GET" and path == "/api/v1/articles":
-        return "lookup", ""
-    page = _PUBLIC_PAGE.match(path)
-    if method == "GET" and page:
-        return "page", page.group(1)
-    column = _COLUMN_ARTICLES.match(path)
-    if column and method == "POST":
-        return "create", column.group(1)
-    article = _ARTICLE.match(path)
-    if article and article.group(2):
-        return ("withdraw" if method == "POST" else None), article.group(1)
-    if article:
-        return {"PUT": "update", "GET": "get"}.get(method), article.group(1)
-    return None, ""
+def _operation(method: str, path: str) -> tuple[str | None, str, tuple[str, ...]]:
+    """What a request asks for (the name the request log uses), the column or article id
+    in its path, and the methods its path takes (empty: no such path)."""
+    for pattern, operations in _ROUTES:
+        found = pattern.match(path)
+        if found:
+            target = found.group(1) if pattern.groups else ""
+            return operations.get(method), target, tuple(operations)
+    return None, "", ()
 
 
 def _public(article: dict[str, Any]) -> dict[str, Any]:
     return {k: article.get(k) for k in _PUBLIC_KEYS}
+
+
+def _input_errors(body: dict[str, Any], files: dict[str, Any]) -> list[dict[str, str]]:
+    """What is wrong with an ArticleInput, field by field, as the contract's schema says."""
+    errors = [_field(name) for name in REQUIRED if body.get(name) in (None, "")]
+    missing = {e["field"] for e in errors}
+
+    def wrong(name: str, message: str) -> None:
+        if name not in missing:
+            errors.append(_field(name, message))
+
+    edition = body.get("edition")
+    # bool is an int in Python, not in JSON Schema.
+    if not isinstance(edition, int) or isinstance(edition, bool) or edition < 1:
+        wrong("edition", "须为正整数")
+    for name in ("external_id", "content_hash", "title", "content_html", "publisher"):
+        if not isinstance(body.get(name), str):
+            wrong(name, "须为字符串")
+    if isinstance(body.get("title"), str) and len(body["title"]) > TITLE_MAX:
+        wrong("title", f"不能超过{TITLE_MAX}字")
+    for name in ("formed_on", "published_on"):
+        value = body.get(name)
+        if value is not None and not _is_date(value):
+            wrong(name, "须为 YYYY-MM-DD 格式的日期")
+    for name in _NULLABLE_TEXT:
+        if not isinstance(body.get(name), str | None):
+            wrong(name, "须为字符串或 null")
+    for name, allowed, nullable in (
+        ("kind", KINDS, False),
+        ("openness", OPENNESS, True),
+        ("audience", AUDIENCES, False),
+    ):
+        value = body.get(name)
+        if name in body and not (value in allowed or (nullable and value is None)):
+            wrong(name, f"须为 {'、'.join(allowed)} 之一")
+    keywords = body.get("keywords", [])
+    if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+        wrong("keywords", "须为字符串数组")
+    attachments = body.get("attachments", [])
+    if not isinstance(attachments, list):
+        wrong("attachments", "须为数组")
+        attachments = []
+    for n, attachment in enumerate(attachments):
+        where = f"attachments[{n}]"
+        if not isinstance(attachment, dict):
+            wrong(where, "须为对象，含 file_id 和 title")
+            continue
+        file_id = attachment.get("file_id")
+        if not isinstance(file_id, str) or file_id not in files:
+            wrong(f"{where}.file_id", "附件文件不存在，请先上传")
+        if not isinstance(attachment.get("title"), str):
+            wrong(f"{where}.title", "须为附件名称")
+        if not isinstance(attachment.get("filename", ""), str):
+            wrong(f"{where}.filename", "须为字符串")
+    return errors
 
 
 def _field(name: str, message: str = "必填") -> dict[str, str]:
