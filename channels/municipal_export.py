@@ -162,19 +162,16 @@ class ExportBatch:
 
     def add(self, item: PreparedItem, column: str, previous: Receipt | None = None) -> Receipt:
         published = publish_date(item, self.clock(), previous)
-        try:
-            with self._lock:
-                folder = self._open()
-                self._copy_attachments(folder, item)
-                body = render_body(item.body, item.attachments)
-                if len(body) > CELL_LIMIT:
-                    write_atomic(folder / body_file_name(item), body.encode("utf-8"))
-                    body = f"见 {body_file_name(item)}"
-                rows = self.sheets.setdefault(column, {})
-                rows[(item.id, str(item.edition))] = export_row(item, body, published)
-                path = self._write(column, "items", HEADERS, rows.values())
-        except OSError as exc:
-            raise TransientError(f"cannot write the export batch ({exc.strerror})") from exc
+
+        def row(folder: Path) -> dict[str, str]:
+            self._copy_attachments(folder, item)
+            body = render_body(item.body, item.attachments)
+            if len(body) > CELL_LIMIT:
+                write_atomic(folder / body_file_name(item), body.encode("utf-8"))
+                body = f"见 {body_file_name(item)}"
+            return export_row(item, body, published)
+
+        folder, path = self._put(column, "items", HEADERS, item, row)
         return Receipt(
             status="awaiting-confirmation",
             external_id=f"{item.id}/edition-{item.edition}",
@@ -201,14 +198,9 @@ class ExportBatch:
             "撤回原因": reason,
             "撤回时间": self.clock().astimezone(CST).isoformat(timespec="seconds"),
         }
-        try:
-            with self._lock:
-                folder = self._open()
-                rows = self.sheets.setdefault(WITHDRAWALS, {})
-                rows[(item.id, str(item.edition))] = row
-                path = self._write(WITHDRAWALS, "withdrawals", WITHDRAWAL_HEADERS, rows.values())
-        except OSError as exc:
-            raise TransientError(f"cannot write the export batch ({exc.strerror})") from exc
+        folder, path = self._put(
+            WITHDRAWALS, "withdrawals", WITHDRAWAL_HEADERS, item, lambda _: row
+        )
         return Receipt(
             status="awaiting-confirmation",
             external_id=receipt.external_id or f"{item.id}/edition-{item.edition}",
@@ -221,6 +213,25 @@ class ExportBatch:
                 "reason": reason,
             },
         )
+
+    def _put(
+        self,
+        sheet: str,
+        kind: str,
+        headers: tuple[str, ...],
+        item: PreparedItem,
+        make_row: Callable[[Path], dict[str, str]],
+    ) -> tuple[Path, Path]:
+        """Put the edition's row (made in the batch folder) into a sheet, replacing the
+        row it had; returns the folder and the sheet's path."""
+        try:
+            with self._lock:
+                folder = self._open()
+                rows = self.sheets.setdefault(sheet, {})
+                rows[(item.id, str(item.edition))] = make_row(folder)
+                return folder, self._write(sheet, kind, headers, rows.values())
+        except OSError as exc:
+            raise TransientError(f"cannot write the export batch ({exc.strerror})") from exc
 
     def _copy_attachments(self, folder: Path, item: PreparedItem) -> None:
         for attachment in item.attachments:

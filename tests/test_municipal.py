@@ -684,27 +684,11 @@ def test_a_second_run_in_the_same_second_gets_its_own_batch(tmp_path, clock):
 def test_an_export_run_writes_the_batch_and_waits_for_confirmation(tmp_path):
     """`gongkai publish` in export mode: one batch, a sheet per column, the masked
     content and attachments, every delivery awaiting an operator."""
-    from gongkai import Publisher
-    from gongkai.config import settings_from_dict
-
     examples = Path(__file__).parent.parent / "examples" / "items"
-    settings = settings_from_dict(
-        {
-            "gongkai": {"state_dir": str(tmp_path / "state"), "org_code": "11510121009087532X"},
-            "channels": {
-                "platform": {
-                    "mode": "export",
-                    "default_column": "jt-qita",
-                    "columns": {"poverty": "jt-shjz"},
-                }
-            },
-        },
-        source="test-config.toml",
-        base_dir=tmp_path,
-    )
+    platform = {"mode": "export", "default_column": "jt-qita", "columns": {"poverty": "jt-shjz"}}
     clock = Clock()
     clock.now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
-    with Publisher(settings, clock=clock, load_entry_points=False) as publisher:
+    with platform_publisher(tmp_path, clock, platform) as publisher:
         result = publisher.publish_paths([examples])
         rows = publisher.ledger.rows()
     assert not result.problems
@@ -728,19 +712,29 @@ def test_an_export_run_writes_the_batch_and_waits_for_confirmation(tmp_path):
     assert len({r.receipt["artifact"] for r in rows}) == 2
 
 
-def export_publisher(tmp_path: Path, clock: Clock, **platform):
+def platform_publisher(tmp_path: Path, clock: Clock, platform: dict):
     from gongkai import Publisher
     from gongkai.config import settings_from_dict
 
     settings = settings_from_dict(
         {
             "gongkai": {"state_dir": str(tmp_path / "state"), "org_code": "11510121009087532X"},
-            "channels": {"platform": {"mode": "export", "default_column": "jt-qita", **platform}},
+            "channels": {"platform": platform},
         },
         source="test-config.toml",
         base_dir=tmp_path,
     )
     return Publisher(settings, clock=clock, load_entry_points=False)
+
+
+def export_publisher(tmp_path: Path, clock: Clock):
+    return platform_publisher(tmp_path, clock, {"mode": "export", "default_column": "jt-qita"})
+
+
+def rest_publisher(tmp_path: Path, clock: Clock, monkeypatch):
+    monkeypatch.setenv("GONGKAI_MUNICIPAL_SECRET", SECRET)
+    platform = {**CONFIG, "app_secret": {"env": "GONGKAI_MUNICIPAL_SECRET"}}
+    return platform_publisher(tmp_path, clock, platform)
 
 
 # --- gongkai channels --check ------------------------------------------------------------
@@ -822,26 +816,28 @@ def test_channels_check_says_ok_only_for_a_token(tmp_path, status, body, check, 
 def test_a_run_goes_on_when_its_check_finds_the_platform_busy(tmp_path, clock, monkeypatch):
     # The check before the first delivery meets a 503: that pauses nothing, and the
     # deliveries meet the platform for themselves.
-    from gongkai import Publisher
-    from gongkai.config import settings_from_dict
-
-    monkeypatch.setenv("GONGKAI_MUNICIPAL_SECRET", SECRET)
-    platform = {**CONFIG, "app_secret": {"env": "GONGKAI_MUNICIPAL_SECRET"}}
-    settings = settings_from_dict(
-        {
-            "gongkai": {"state_dir": str(tmp_path / "state"), "org_code": "11510121009087532X"},
-            "channels": {"platform": platform},
-        },
-        source="test-config.toml",
-        base_dir=tmp_path,
-    )
     examples = Path(__file__).parent.parent / "examples" / "items"
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.post(TOKEN_URL, status=503, json={})
         mock.post(TOKEN_URL, json={"access_token": "tok-run-0123456789", "expires_in": 7200})
         mock.post(f"{BASE}/api/v1/columns/jt-qita/articles", status=201, json=ARTICLE)
-        with Publisher(settings, clock=clock, load_entry_points=False) as publisher:
+        with rest_publisher(tmp_path, clock, monkeypatch) as publisher:
             result = publisher.publish_paths([examples / "06-housing-policy.md"])
         tokens = len(calls_to(mock, TOKEN_URL))
     assert result.outcome("jt-2026-housing-0302", "platform").status == "delivered"
     assert tokens == 2
+
+
+def test_a_rest_withdrawal_is_done_when_the_platform_answers(tmp_path, clock, monkeypatch):
+    # Online, the platform's answer is the take-down: nothing waits for a person.
+    examples = Path(__file__).parent.parent / "examples" / "items"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(TOKEN_URL, json={"access_token": "tok-run-0123456789", "expires_in": 7200})
+        mock.post(CREATE_URL, status=201, json=ARTICLE)
+        mock.post(f"{BASE}/api/v1/articles/A00000007/withdraw", json=ARTICLE)
+        with rest_publisher(tmp_path, clock, monkeypatch) as publisher:
+            publisher.publish_paths([examples / "06-housing-policy.md"])
+            result = publisher.withdraw("jt-2026-housing-0302", "信息有误")
+            row = publisher.ledger.row("jt-2026-housing-0302", "platform")
+    assert [(o.channel, o.status) for o in result.outcomes] == [("platform", "withdrawn")]
+    assert result.counts() == {"withdrawn": 1} and row.state == "withdrawn"
