@@ -131,7 +131,7 @@ def date(y: str, m: str, d: str | None = None) -> str:
 
 def clock(hours: str, minutes: str) -> str:
     """07:00 → 七点, 18:30 → 十八点三十分, 07:05 → 七点零五分."""
-    spoken = f"{number(str(int(hours)))}点"
+    spoken = f"{_counted(str(int(hours)))}点"  # 两点, not 二点
     if int(minutes) == 0:
         return spoken
     return spoken + ("零" if int(minutes) < 10 else "") + f"{number(str(int(minutes)))}分"
