@@ -19,7 +19,6 @@ from gongkai.channel import PreparedItem, Receipt, Rendition
 from gongkai.channels.offline import AreaJob, OfflineChannel, OfflineConfig, posting_label
 from gongkai.errors import PermanentError
 from gongkai.fileio import write_atomic
-from gongkai.html import plain_text
 
 from .pdf import Layout, Notice, render_notice
 from .qr import item_url
@@ -109,7 +108,7 @@ class NoticeBoardChannel(OfflineChannel):
     def preview(self, item: PreparedItem, job: AreaJob) -> str:
         notice = self.notice(item, job.areas[0], job)
         lines = [notice.title, " ".join(filter(None, [notice.publisher, notice.document_number]))]
-        lines += ["", plain_text(item.body).strip(), ""]
+        lines += ["", item.body.strip(), ""]
         if notice.posting:
             lines.append(f"公示期：{notice.posting}。")
         if notice.consultation_phone:

@@ -8,8 +8,7 @@ reader can see at once whether the wall and the web carry the same version.
 
 from __future__ import annotations
 
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
+from reportlab.graphics.barcode.qr import QrCode
 
 
 def item_url(portal_url: str, item_id: str, short_hash: str) -> str:
@@ -19,11 +18,8 @@ def item_url(portal_url: str, item_id: str, short_hash: str) -> str:
     return f"{base}items/{item_id}/?h={short_hash}"
 
 
-def qr_drawing(url: str, side: float) -> Drawing:
+def qr_drawing(url: str, side: float) -> QrCode:
     """A square QR code ``side`` points wide, with error correction M (a notice board
-    gets rained on and pinned through)."""
-    widget = QrCodeWidget(url, barLevel="M", barBorder=4)
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(side, side, transform=[side / (x1 - x0), 0, 0, side / (y1 - y0), 0, 0])
-    drawing.add(widget)
-    return drawing
+    gets rained on and pinned through). The flowable draws straight on the page: the
+    graphics widget costs eight times as much for the same squares."""
+    return QrCode(url, width=side, height=side, qrLevel="M", qrBorder=4)
