@@ -44,6 +44,7 @@ from gongkai.channels.wechat import COVERS
 from gongkai.config import settings_from_dict
 from gongkai.http import new_session
 from gongkai.plugins.hookspecs import hookimpl
+from gongkai.sandbox.municipal import DEFAULT_APP_SECRET
 from gongkai.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET
 
 LATENCY = 0.020
@@ -179,7 +180,7 @@ def municipal_once(count: int) -> tuple[float, float]:
     """Wall time of publishing ``count`` items through the ``platform`` channel to the
     sandbox's municipal simulator, and of the same creates sent from bare threads to a
     fresh simulator of their own (its state file grows with every article)."""
-    os.environ.setdefault("GONGKAI_MUNICIPAL_SECRET", "sandbox-secret")
+    os.environ.setdefault("GONGKAI_MUNICIPAL_SECRET", DEFAULT_APP_SECRET)
     faults = sandbox.Faults(latency=LATENCY)
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -211,7 +212,7 @@ def municipal_once(count: int) -> tuple[float, float]:
         session = requests.Session()
         token = session.post(
             f"{base}/api/v1/auth/token",
-            json={"app_key": "sandbox-app", "app_secret": "sandbox-secret"},
+            json={"app_key": "sandbox-app", "app_secret": DEFAULT_APP_SECRET},
         ).json()["access_token"]
 
         def create(n: int) -> None:

@@ -2,15 +2,21 @@
 
 For systems gongkai has no dedicated channel for (an intranet portal, another county
 system that subscribes to the office's disclosures). Each request carries an
-``Idempotency-Key`` made of the item id, edition and content hash, so a receiver that
-honours it never stores the same edition twice and core may resend after an unknown
-outcome. Configure::
+``Idempotency-Key``, one per action on one edition and the same on every retry of it:
+``<item id>:<edition>:<first 16 hex of the content hash>`` for the delivery and
+``<item id>:<edition>:withdraw`` for the withdrawal. So a receiver that honours it
+never stores the same edition twice, core may resend after an unknown outcome, and a
+withdrawal is never mistaken for a repeat of the delivery. Configure::
 
     [channels.webhook]
     url = "https://portal.example.gov.cn/api/gongkai"
     secret = { env = "GONGKAI_WEBHOOK_SECRET" }   # optional: whsec_…, signs every request
     token = { env = "GONGKAI_WEBHOOK_TOKEN" }     # optional, sent as a Bearer token
-    headers = { "X-Api-Key" = { env = "OA_API_KEY" } }   # values: text or a secret
+    headers = { "X-Api-Key" = { env = "OA_API_KEY" }, "X-Source" = "jintang" }
+
+A header value is text, shown as it is (``gongkai channels``, ``render``), or a secret
+named by environment variable, masked everywhere. A header whose name says it carries
+a credential (Authorization, Cookie, …-Key, …-Token, …-Secret) must be a secret.
 
     [channels.oa_push]              # a second endpoint: its own delivery rows
     type = "webhook"
@@ -32,6 +38,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 
 import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -49,6 +56,13 @@ MIN_KEY_BYTES = 24
 #: Headers gongkai sets itself: a configured one would break signing or idempotency.
 #: (Content-Type may be overridden, as before: some receivers want a plain one.)
 OWN_HEADERS = frozenset({"idempotency-key", "webhook-id", "webhook-timestamp", "webhook-signature"})
+#: Header names that carry a credential: their value must come from the environment,
+#: since a text value is shown as it is.
+CREDENTIAL_HEADER = re.compile(
+    r"^(authorization|proxy-authorization|cookie)$"
+    r"|(^|[-_])(api[-_]?key|key|token|secret|password|passwd|auth)$",
+    re.IGNORECASE,
+)
 NEW_SECRET = (
     "python -c \"import base64, os; print('whsec_' + base64.b64encode(os.urandom(32)).decode())\""
 )
@@ -73,6 +87,16 @@ def sign(key: bytes, message_id: str, timestamp: int, body: str) -> str:
     signed = f"{message_id}.{timestamp}.{body}".encode()
     digest = hmac.new(key, signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def idempotency_key(item: PreparedItem, action: str = "deliver") -> str:
+    """The ``Idempotency-Key`` of one action on one edition: the same on every retry of
+    it, and a withdrawal's differs from the delivery's, so a receiver that drops
+    repeated keys still acts on the withdrawal."""
+    if action == "deliver":
+        # The form receivers have stored since the first release: kept unchanged.
+        return f"{item.id}:{item.edition}:{item.content_hash[:16]}"
+    return f"{item.id}:{item.edition}:{action}"
 
 
 def message_id(item: PreparedItem, action: str = "deliver") -> str:
@@ -118,6 +142,16 @@ class WebhookChannel(Channel):
             clash = sorted(k for k in value if k.lower() in OWN_HEADERS)
             if clash:
                 raise ValueError(f"gongkai sets {', '.join(clash)} itself; remove it from headers")
+            written = sorted(
+                k for k, v in value.items() if isinstance(v, str) and CREDENTIAL_HEADER.search(k)
+            )
+            if written:
+                name = written[0]
+                variable = "GONGKAI_WEBHOOK_" + re.sub(r"\W+", "_", name).strip("_").upper()
+                raise ValueError(
+                    f"the header {name} carries a credential, and its value is written in the "
+                    f'file; write "{name}" = {{ env = "{variable}" }} and export that variable'
+                )
             return value
 
     def __init__(self, config, context) -> None:
@@ -129,7 +163,7 @@ class WebhookChannel(Channel):
     def _headers(self, item: PreparedItem, action: str, body: str) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "Idempotency-Key": f"{item.id}:{item.edition}:{item.content_hash[:16]}",
+            "Idempotency-Key": idempotency_key(item, action),
             "webhook-id": message_id(item, action),
         }
         for name, value in self.config.headers.items():
@@ -149,7 +183,7 @@ class WebhookChannel(Channel):
         what is only known when sending described."""
         shown = {
             "Content-Type": "application/json; charset=utf-8",
-            "Idempotency-Key": f"{item.id}:{item.edition}:{item.content_hash[:16]}",
+            "Idempotency-Key": idempotency_key(item),
             "webhook-id": message_id(item),
         }
         for name, value in self.config.headers.items():

@@ -95,7 +95,7 @@ class WeChatChannel(Channel):
         #: The API's base; "sandbox" means the simulator gongkai starts in-process.
         base_url: str = Field(default="https://api.weixin.qq.com", pattern=r"^(https?://|sandbox$)")
         #: Both required, except with base_url = "sandbox", whose simulator knows its
-        #: own app (wx0000sandbox000000 / sandbox-secret).
+        #: own app (wx0000sandbox000000 / sandbox-secret-0123456789).
         appid: str | None = Field(default=None, pattern=r"^wx[0-9A-Za-z]{14,30}$")
         secret: SecretStr | None = None
         #: 作者 (at most 16 characters); default: the item's publisher when it fits.

@@ -36,6 +36,10 @@ from .errors import ConfigError
 from .log import register_secret
 
 CONFIG_ENV = "GONGKAI_CONFIG"
+#: The shortest secret config accepts (a WeChat AppSecret has 32, a Standard Webhooks
+#: key 24 bytes and more). Shorter ones are guessable, and scrubbing them from logs
+#: would star every place their few characters happen to appear.
+MIN_SECRET_CHARS = 16
 #: 统一社会信用代码 (18 characters) or an older organisation code.
 OrgCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{1,18}$")]
 #: Keys of ``[channels.<name>]`` that core reads; the rest go to the channel's Config.
@@ -419,9 +423,9 @@ def _is_secret_field(annotation: Any) -> bool:
     return annotation is SecretStr or SecretStr in get_args(annotation)
 
 
-def _holds_secrets(annotation: Any) -> bool:
+def holds_secrets(annotation: Any) -> bool:
     """Whether SecretStr appears anywhere in a field's type (``dict[str, str | SecretStr]``)."""
-    return annotation is SecretStr or any(_holds_secrets(a) for a in get_args(annotation))
+    return annotation is SecretStr or any(holds_secrets(a) for a in get_args(annotation))
 
 
 def unset_secret(variable: str) -> str:
@@ -454,16 +458,40 @@ def _resolve_nested(
             missing.append(f"{key}.{name} (${variable})")
             resolved[name] = SecretStr(unset_secret(variable))
             continue
-        if variable not in os.environ:
-            raise ConfigError(
-                source,
-                f"{key}.{name}",
-                f"environment variable {variable} is not set",
-                f"export {variable}, or set enabled = false for this channel",
-            )
-        register_secret(os.environ[variable])
-        resolved[name] = SecretStr(os.environ[variable])
+        resolved[name] = SecretStr(_env_value(source, f"{key}.{name}", variable, secret=True))
     return resolved
+
+
+def _env_value(source: str, path: str, variable: str, *, secret: bool) -> str:
+    """The value of ``variable`` for the key ``path``, remembered for scrubbing. A
+    secret shorter than :data:`MIN_SECRET_CHARS` is refused: it is guessable, and
+    scrubbing it would star those few characters wherever they appear (in ids, paths
+    and words of every log line)."""
+    if variable not in os.environ:
+        raise ConfigError(
+            source,
+            path,
+            f"environment variable {variable} is not set",
+            f"export {variable}, or set enabled = false for this channel",
+        )
+    value = os.environ[variable]
+    if secret and len(value) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            source,
+            path,
+            f"the secret in environment variable {variable} has {len(value)} characters; "
+            f"gongkai takes secrets of {MIN_SECRET_CHARS} characters or more",
+            f"set {variable} to a longer secret: the whole credential the remote issued (a "
+            "WeChat AppSecret has 32 characters), a longer one from its administrator, or "
+            "for one you choose, the output of "
+            'python -c "import secrets; print(secrets.token_urlsafe(32))"',
+        )
+    # A value that is no secret by its field's type (a URL from the environment) is
+    # scrubbed too, in case it carries a credential, but only when long enough not to
+    # star common words.
+    if secret or len(value) >= MIN_SECRET_CHARS:
+        register_secret(value)
+    return value
 
 
 def _resolve_env_refs(
@@ -484,7 +512,7 @@ def _resolve_env_refs(
             isinstance(value, dict)
             and not _is_env_ref(value)
             and name in fields
-            and _holds_secrets(fields[name].annotation)
+            and holds_secrets(fields[name].annotation)
         ):
             resolved[name] = _resolve_nested(value, source, path, missing)
             continue
@@ -497,15 +525,7 @@ def _resolve_env_refs(
                 missing.append(f"{path} (${variable})")
                 resolved[name] = unset_secret(variable)
                 continue
-            if variable not in os.environ:
-                raise ConfigError(
-                    source,
-                    path,
-                    f"environment variable {variable} is not set",
-                    f"export {variable}, or set enabled = false for this channel",
-                )
-            register_secret(os.environ[variable])
-            resolved[name] = os.environ[variable]
+            resolved[name] = _env_value(source, path, variable, secret=secret)
             continue
         if name in fields and _is_secret_field(fields[name].annotation) and value is not None:
             raise ConfigError(

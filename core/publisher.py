@@ -21,7 +21,7 @@ from .attempt import ActiveChannel
 from .batch import FileBatch
 from .catalogue import Catalogue
 from .channel import Channel, ChannelContext, PreparedItem, Rendition
-from .config import Settings, build_channel_settings, load_settings
+from .config import Settings, build_channel_settings, holds_secrets, load_settings
 from .confirm import Confirmation, confirm
 from .errors import (
     ConfigError,
@@ -482,7 +482,16 @@ class Publisher:
             return {}
         core = chs.model_dump(mode="json", exclude={"name", "type", "options", "enabled"})
         own = chs.options.model_dump(mode="json") if chs.options is not None else {}
-        return scrub_data(_hide_credentials({**own, **core}))
+        # A field whose type marks its secrets (the webhook's headers: text or SecretStr)
+        # is shown as its type says, text as it is, as `gongkai render` shows it; the
+        # safety net for header values is for fields that mark none.
+        fields = type(chs.options).model_fields if chs.options is not None else {}
+        marked = {name for name, field in fields.items() if holds_secrets(field.annotation)}
+        shown = {
+            key: _hide_credentials(value, "" if key in marked else key)
+            for key, value in {**own, **core}.items()
+        }
+        return scrub_data(shown)
 
     def check_channels(self) -> dict[str, str | None]:
         """Run every enabled channel's ``check()``: None where it passed, else what

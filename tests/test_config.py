@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gongkai import Publisher
+from gongkai.channels.webhook import WebhookChannel
 from gongkai.config import build_channel_settings, load_settings
 from gongkai.errors import ConfigError
 
@@ -85,11 +86,11 @@ def test_secret_from_environment(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as info:
         build_channel_settings(load_settings(path), {"webhook": WebhookChannel})
     assert "HOOK_TOKEN is not set" in str(info.value)
-    monkeypatch.setenv("HOOK_TOKEN", "tok-123456789")
+    monkeypatch.setenv("HOOK_TOKEN", "tok-1234567890abcdef")
     channels = build_channel_settings(load_settings(path), {"webhook": WebhookChannel})
     token = channels["webhook"].options.token
-    assert token.get_secret_value() == "tok-123456789"
-    assert "tok-123456789" not in repr(channels)
+    assert token.get_secret_value() == "tok-1234567890abcdef"
+    assert "tok-1234567890abcdef" not in repr(channels)
 
 
 def test_relative_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
@@ -137,3 +138,40 @@ def test_unreadable_config_is_a_config_error(tmp_path, data, problem):
     with pytest.raises(ConfigError) as info:
         load_settings(path)
     assert info.value.file == str(path) and problem in info.value.problem
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ("token = { env = 'HOOK_TOKEN' }", "channels.webhook.token"),
+        (
+            "headers = { 'X-Api-Key' = { env = 'HOOK_TOKEN' } }",
+            "channels.webhook.headers.X-Api-Key",
+        ),
+    ],
+)
+def test_a_short_secret_is_refused_when_the_config_loads(tmp_path, monkeypatch, table, key):
+    # Scrubbing "abc" from logs would star it inside every id, path and word.
+    from gongkai.log import scrub
+
+    path = write(tmp_path, f"[channels.webhook]\nurl = 'http://127.0.0.1:9/x'\n{table}\n")
+    monkeypatch.setenv("HOOK_TOKEN", "abc")
+    with pytest.raises(ConfigError) as info:
+        build_channel_settings(load_settings(path), {"webhook": WebhookChannel})
+    assert (info.value.file, info.value.key) == (str(path), key)
+    assert "HOOK_TOKEN" in info.value.problem and "16 characters" in info.value.problem
+    assert "set HOOK_TOKEN to a longer secret" in info.value.fix
+    assert "abc" not in str(info.value)
+    assert scrub("jt-2026-abc-notice") == "jt-2026-abc-notice"
+    monkeypatch.setenv("HOOK_TOKEN", "a" * 16)  # the shortest accepted
+    assert build_channel_settings(load_settings(path), {"webhook": WebhookChannel})
+
+
+def test_a_short_value_that_is_no_secret_is_not_scrubbed(tmp_path, monkeypatch):
+    from gongkai.log import scrub
+
+    path = write(tmp_path, "[channels.webhook]\nurl = { env = 'HOOK_URL' }\n")
+    monkeypatch.setenv("HOOK_URL", "http://h.test/")
+    channels = build_channel_settings(load_settings(path), {"webhook": WebhookChannel})
+    assert channels["webhook"].options.url == "http://h.test/"
+    assert scrub("see http://h.test/ for the docs") == "see http://h.test/ for the docs"

@@ -503,17 +503,48 @@ def test_an_item_on_stdin_attaches_only_from_the_attachments_root(tmp_path, monk
 
 
 def test_channels_hides_credentials_kept_in_plain_fields(make_publisher):
+    from gongkai.channels.webhook import WebhookChannel
+    from gongkai.plugins.hookspecs import hookimpl
+
+    class PlainHeaders(WebhookChannel):
+        """A third-party channel whose header values are all plain text."""
+
+        name = "plainhook"
+
+        class Config(WebhookChannel.Config):
+            headers: dict[str, str] = {}  # type: ignore[assignment]
+
+    class Plugin:
+        @hookimpl
+        def gongkai_register_channels(self):
+            return [PlainHeaders]
+
     publisher = make_publisher(
-        plugins=[],
+        plugins=[Plugin()],
         channels={
-            "webhook": {
+            "plainhook": {
                 "url": "https://bot:hunter2@hooks.example.test/notify?key=abc123&site=jt",
-                "headers": {"X-Api-Key": "k-998877", "Content-Type": "application/json"},
+                # A header that may carry a credential, by a name no rule knows.
+                "headers": {"X-Client": "k-998877", "Content-Type": "application/json"},
             }
         },
     )
-    [entry] = [d for d in publisher.describe_channels() if d["name"] == "webhook"]
+    [entry] = [d for d in publisher.describe_channels() if d["name"] == "plainhook"]
     shown = json.dumps(entry["config"])
     for secret in ("hunter2", "abc123", "k-998877"):
         assert secret not in shown
     assert "hooks.example.test/notify" in shown and "application/json" in shown
+
+
+def test_the_webhook_refuses_a_credential_header_written_in_the_file(make_publisher):
+    # Its text header values are shown as they are, so a credential must be a secret.
+    from gongkai.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        make_publisher(
+            plugins=[],
+            channels={"webhook": {"url": "https://x.test/in", "headers": {"X-Api-Key": "k-9"}}},
+        )
+    assert info.value.key == "channels.webhook.headers"
+    assert '"X-Api-Key" = { env = "GONGKAI_WEBHOOK_X_API_KEY" }' in str(info.value)
+    assert "k-9" not in str(info.value)

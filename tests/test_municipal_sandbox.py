@@ -19,12 +19,12 @@ from gongkai import Publisher
 from gongkai import attempt as attempt_module
 from gongkai.config import settings_from_dict
 from gongkai.sandbox import Faults, start
-from gongkai.sandbox.municipal import MunicipalSimulator
+from gongkai.sandbox.municipal import DEFAULT_APP_SECRET, MunicipalSimulator
 
 ROOT = Path(__file__).parent.parent
 SPEC = yaml.safe_load((ROOT / "docs" / "municipal-platform.openapi.yaml").read_text("utf-8"))
 EXAMPLES = ROOT / "examples" / "items"
-CREDENTIALS = {"app_key": "sandbox-app", "app_secret": "sandbox-secret"}
+CREDENTIALS = {"app_key": "sandbox-app", "app_secret": DEFAULT_APP_SECRET}
 
 
 def resolve(node: dict) -> dict:
@@ -393,7 +393,7 @@ def test_publish_examples_through_faults(tmp_path, monkeypatch):
        answered by the server's injected 503, so per operation
        sent = handled by the simulator + injected 503s.
     """
-    monkeypatch.setenv("GONGKAI_MUNICIPAL_SECRET", "sandbox-secret")
+    monkeypatch.setenv("GONGKAI_MUNICIPAL_SECRET", DEFAULT_APP_SECRET)
     items = tmp_path / "items"
     shutil.copytree(EXAMPLES, items)
     accounting = Accounting()

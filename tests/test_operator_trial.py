@@ -41,7 +41,7 @@ def test_without_a_config_the_defaults_are_announced(tmp_path):
 def test_withdraw_json_gives_the_exit_code_the_process_returns(tmp_path):
     config = write_config(tmp_path, "[channels.webhook.retry]\nattempts = 1\nschedule = []\n")
     config.write_text(config.read_text("utf-8") + HOOK, "utf-8")
-    env = {"GONGKAI_TRIAL_TOKEN": "wh-5f0c2e9a71d4"}
+    env = {"GONGKAI_TRIAL_TOKEN": "wh-5f0c2e9a71d4b6e8"}
     items = tmp_path / "items"
     items.mkdir()
     for name in ("06-housing-policy.md", "07-dilapidated-policy.md"):

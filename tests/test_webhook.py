@@ -19,7 +19,13 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from clihelp import EXAMPLES, as_json, run, write_config
 from gongkai.channel import ChannelContext, PreparedItem, Receipt
-from gongkai.channels.webhook import WebhookChannel, message_id, sign, signing_key
+from gongkai.channels.webhook import (
+    WebhookChannel,
+    idempotency_key,
+    message_id,
+    sign,
+    signing_key,
+)
 from gongkai.config import build_channel_settings, settings_from_dict
 from gongkai.errors import AuthError, ConfigError, OutcomeUnknown, PermanentError, TransientError
 from gongkai.testing import ChannelContract
@@ -86,6 +92,24 @@ def test_the_withdrawal_is_signed_under_its_own_message_id(item):
 
 
 @responses.activate
+def test_the_withdrawal_has_an_idempotency_key_of_its_own(item):
+    # A receiver that drops repeated keys would otherwise take the withdrawal for a
+    # repeat of the delivery and ignore it.
+    responses.post(URL, json={})
+    responses.delete(f"{URL}/jt-1", status=503)
+    responses.delete(f"{URL}/jt-1", json={})
+    channel = make_channel()
+    channel.deliver(item, channel.render(item), None)
+    with pytest.raises(TransientError):
+        channel.withdraw(item, Receipt(external_id="jt-1"), "信息有误")
+    channel.withdraw(item, Receipt(external_id="jt-1"), "信息有误")
+    posted, first, retried = (call.request.headers for call in responses.calls)
+    assert posted["Idempotency-Key"] == idempotency_key(item) == "jt-1:2:" + "ab" * 8
+    assert first["Idempotency-Key"] == retried["Idempotency-Key"] == "jt-1:2:withdraw"
+    assert first["webhook-id"] == retried["webhook-id"] != posted["webhook-id"]
+
+
+@responses.activate
 def test_without_a_secret_nothing_is_signed(item):
     responses.post(URL, json={})
     channel = make_channel(clock=lambda: None)  # the clock is not even asked
@@ -109,7 +133,7 @@ def test_the_message_id_is_per_edition(item):
     [
         ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "starts with whsec_"),
         ("whsec_not base64!!", "not valid base64"),
-        ("whsec_" + base64.b64encode(b"short").decode(), "at least 24"),
+        ("whsec_" + base64.b64encode(b"a key of 20 bytes...").decode(), "at least 24"),
     ],
 )
 def test_a_bad_secret_is_refused_when_the_config_loads(monkeypatch, secret, problem):
@@ -241,6 +265,21 @@ def test_a_retry_sends_the_same_message_id_freshly_signed(make_publisher, monkey
             sent.body.decode(),
         )
         assert sent.headers["webhook-signature"] == signed
+
+
+@responses.activate
+def test_a_withdrawal_through_core_keeps_its_own_key_on_a_retry(make_publisher):
+    responses.post(URL, json={"id": "r-1"})
+    responses.delete(f"{URL}/gone-1", status=500)
+    responses.delete(f"{URL}/gone-1", status=204)
+    publisher = make_publisher(plugins=[], channels={"webhook": {"url": URL, "every_item": True}})
+    publisher.publish(make_item(id="gone-1"))
+    result = publisher.withdraw("gone-1", "信息有误")
+    assert result.outcome("gone-1", "webhook").status == "withdrawn"
+    posted, *deletes = (call.request for call in responses.calls)
+    assert [d.method for d in deletes] == ["DELETE", "DELETE"]
+    keys = {d.headers["Idempotency-Key"] for d in deletes}
+    assert keys == {"gone-1:1:withdraw"} and posted.headers["Idempotency-Key"] not in keys
 
 
 # --- several endpoints ---------------------------------------------------------------------
@@ -384,7 +423,12 @@ def test_a_secret_header_never_shows_anywhere(tmp_path):
         assert headers["X-Api-Key"] == "**********" and headers["X-Source"] == "jintang"
         [hook] = [d for d in json.loads(channels.stdout) if d["name"] == "webhook"]
         assert hook["config"]["secret"] == "**********"
-        assert hook["config"]["headers"]["X-Api-Key"] == "**********"
+        # Both verbs show a header the same way: text as it is, a secret masked.
+        assert hook["config"]["headers"] == {"X-Api-Key": "**********", "X-Source": "jintang"}
+        assert {k: headers[k] for k in hook["config"]["headers"]} == hook["config"]["headers"]
+        listing = run("channels", config=config, env=env).stdout
+        assert '"X-Source": "jintang"' in listing and '"X-Api-Key": "**********"' in listing
+        assert "X-Source: jintang" in rendered.stderr
         for path in (tmp_path / "state").rglob("*"):  # the ledger and the archive
             if path.is_file():
                 data = path.read_bytes()
@@ -415,6 +459,6 @@ class TestSignedWebhook(ChannelContract):
     config = {
         "url": "https://portal.example.test/api",
         "secret": SECRET,
-        "headers": {"X-Api-Key": API_KEY},
+        "headers": {"X-Api-Key": SecretStr(API_KEY), "X-Source": "jintang"},
     }
     http = True

@@ -28,7 +28,10 @@ from .base import Faults, Request, Response, Store
 
 #: The credentials of the app the sandbox knows from the start.
 DEFAULT_APP_KEY = "sandbox-app"
-DEFAULT_APP_SECRET = "sandbox-secret"
+#: At least 16 characters, as gongkai's config asks of every secret.
+DEFAULT_APP_SECRET = "sandbox-secret-0123456789"
+#: The default app's secret before secrets had to be 16 characters long.
+OLD_DEFAULT_APP_SECRET = "sandbox-secret"
 TOKEN_SECONDS = 7200
 MAX_FILE_BYTES = 20 * 1024 * 1024
 REQUIRED = (
@@ -84,6 +87,10 @@ class MunicipalSimulator:
         self.files_dir = folder / "municipal-files"
         data = self.store.data
         data.setdefault("apps", {DEFAULT_APP_KEY: {"secret": DEFAULT_APP_SECRET, "columns": None}})
+        default_app = data["apps"].get(DEFAULT_APP_KEY)
+        if isinstance(default_app, dict) and default_app.get("secret") == OLD_DEFAULT_APP_SECRET:
+            # A state file from an older gongkai: its default app takes today's secret.
+            default_app["secret"] = DEFAULT_APP_SECRET
         data.setdefault("articles", {})
         data.setdefault("files", {})
         data.setdefault("idempotency", {})

@@ -7,7 +7,7 @@ works against it unchanged.
 
 * ``POST /cgi-bin/stable_token`` and ``GET /cgi-bin/token``: access tokens for 7200 s.
   The sandbox knows one app from the start: appid ``wx0000sandbox000000``, secret
-  ``sandbox-secret`` (more in the state file's ``apps``).
+  ``sandbox-secret-0123456789`` (more in the state file's ``apps``).
 * ``POST /cgi-bin/material/add_material?type=thumb|image``: multipart field ``media``;
   a thumb is a JPG of at most 64 KB, an image at most 10 MB.
 * ``POST /cgi-bin/draft/add``, ``draft/get``, ``draft/batchget``: drafts, with the
@@ -61,7 +61,10 @@ from typing import Any, ClassVar
 from .base import Faults, Request, Response, Store
 
 DEFAULT_APPID = "wx0000sandbox000000"
-DEFAULT_SECRET = "sandbox-secret"
+#: At least 16 characters, as gongkai's config asks of every secret.
+DEFAULT_SECRET = "sandbox-secret-0123456789"
+#: The default app's secret before secrets had to be 16 characters long.
+OLD_DEFAULT_SECRET = "sandbox-secret"
 TOKEN_SECONDS = 7200
 #: The classic /token endpoint keeps the previous token alive this long.
 OVERLAP_SECONDS = 300
@@ -143,6 +146,9 @@ class WeChatSimulator:
         self.store = Store(folder, "wechat")
         data = self.store.data
         data.setdefault("apps", {DEFAULT_APPID: DEFAULT_SECRET})
+        if data["apps"].get(DEFAULT_APPID) == OLD_DEFAULT_SECRET:
+            # A state file from an older gongkai: its default app takes today's secret.
+            data["apps"][DEFAULT_APPID] = DEFAULT_SECRET
         data.setdefault("tokens", {})
         data.setdefault("materials", {})
         data.setdefault("drafts", {})
