@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cli_confirm import add_arguments as add_confirm_arguments
+from .cli_confirm import cmd_confirm as confirm_verb
 from .cli_output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -35,7 +37,6 @@ from .cli_sandbox import add_arguments as add_sandbox_arguments
 from .cli_sandbox import cmd_sandbox
 from .cli_setup import cmd_catalogue, cmd_init
 from .config import CONFIG_ENV
-from .confirm import moment
 from .errors import (
     ConfigError,
     GongkaiError,
@@ -398,33 +399,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    with _publisher(args) as publisher:
-        _item_id(publisher, args)
-        done = publisher.confirm(args.item, args.channel, at=args.at, by=args.by)
-    if done.status == "already-confirmed":
-        text = (
-            f"{done.item_id} on {done.channel}: edition {done.edition} was already confirmed "
-            f"by {done.confirmed_by} ({done.confirmed_at:%Y-%m-%d %H:%M}); nothing changed"
-        )
-    else:
-        text = (
-            f"{done.item_id} on {done.channel}: edition {done.edition} confirmed by "
-            f"{done.confirmed_by} ({done.confirmed_at:%Y-%m-%d %H:%M}); it is delivered"
-        )
-    emit(args, done.as_dict(), text)
-    return EXIT_OK
-
-
-def _when(text: str) -> datetime:
-    """``--at``: a date (2026-11-28) or a date and time (2026-11-28T09:30 or
-    "2026-11-28 09:30"), Beijing time unless an offset is given."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a date; write 2026-11-28 or 2026-11-28T09:30"
-        ) from None
-    return value if ("T" in text or " " in text.strip()) else moment(value.date())
+    return confirm_verb(args, _publisher, _item_id)
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
@@ -442,8 +417,9 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
         ]
     )
     # Judged on this item alone: a delivery of another item waiting for a retry does
-    # not make a withdrawal fail.
-    code = EXIT_OK if all(o.status == "withdrawn" for o in result.outcomes) else EXIT_FAILED
+    # not make a withdrawal fail, nor does a take-down a person must still confirm.
+    done = ("withdrawn", "awaiting-confirmation")
+    code = EXIT_OK if all(o.status in done for o in result.outcomes) else EXIT_FAILED
     emit(args, {**result.as_dict(), "ok": code == EXIT_OK, "exit_code": code}, text)
     return code
 
@@ -508,17 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb(
         "confirm",
         cmd_confirm,
-        "record that a person confirmed a delivery a channel left awaiting confirmation",
+        "record that a person posted, broadcast, uploaded or took down a delivery a channel "
+        "left awaiting confirmation",
     )
-    p.add_argument("item", help="the item: its id, or its file")
-    p.add_argument("channel", help="the channel whose delivery was confirmed")
-    p.add_argument(
-        "--at",
-        type=_when,
-        required=True,
-        help="when it was uploaded or posted: 2026-11-28 or 2026-11-28T09:30 (Beijing time)",
-    )
-    p.add_argument("--by", required=True, help="who confirmed it (name, and unit if useful)")
+    add_confirm_arguments(p)
     p = verb("channels", cmd_channels, "list installed channels and whether each is configured")
     p.add_argument(
         "--check",

@@ -22,7 +22,8 @@ from .batch import FileBatch
 from .catalogue import Catalogue
 from .channel import Channel, ChannelContext, PreparedItem, Rendition
 from .config import Settings, build_channel_settings, holds_secrets, load_settings
-from .confirm import Confirmation, confirm
+from .confirm import Confirmation, ConfirmBatch, confirm
+from .confirm_csv import confirm_rows
 from .errors import (
     ConfigError,
     ItemProblem,
@@ -510,12 +511,44 @@ class Publisher:
                 found[name] = None
         return found
 
-    def confirm(self, item_id: str, channel: str, *, at: datetime | date, by: str) -> Confirmation:
+    def confirm(
+        self,
+        item_id: str,
+        channel: str,
+        *,
+        at: datetime | date,
+        by: str,
+        area: str | None = None,
+        photo: str | Path | None = None,
+        taken_down: bool = False,
+    ) -> Confirmation:
         """Record that a person confirmed an ``awaiting-confirmation`` delivery (the
-        upload batch was imported, the notice posted) at ``at``, by ``by``."""
+        upload batch was imported, the notice posted in ``area``) at ``at`` (a date
+        alone means that day), by ``by``, optionally with a ``photo`` (copied under
+        ``<state_dir>/photos/``). ``taken_down`` records its removal instead: a
+        withdrawn item's take-down, or a posting whose 公示期 ended. Raises
+        :class:`UsageError` with what to do when it cannot be recorded."""
         if not self.has_ledger:
             raise UnknownItem(f"the ledger has no item '{item_id}'; nothing is published yet")
-        return confirm(self.ledger, item_id, channel, at=at, by=by, now=self.clock())
+        return confirm(
+            self.ledger,
+            item_id,
+            channel,
+            at=at,
+            by=by,
+            now=self.clock(),
+            area=area,
+            photo=photo,
+            taken_down=taken_down,
+            photos_dir=self.settings.state_dir / "photos",
+        )
+
+    def confirm_csv(self, path: str | Path) -> ConfirmBatch:
+        """Confirm every row of a CSV a township sent back (columns item, channel,
+        area, date, name, optional photo and taken_down; see :mod:`gongkai.confirm_csv`).
+        Bad rows are reported in ``problems`` with their line numbers; good rows are
+        recorded."""
+        return confirm_rows(Path(path), self.confirm)
 
     def retry(
         self, item_id: str | None = None, channel: str | None = None, *, unknown: bool = False

@@ -173,7 +173,12 @@ def decide(
             return Decision(Event.RECONCILED_FOUND, "delivered", receipt=answer)
     elif action == Action.WITHDRAW:
         if isinstance(answer, Receipt):
-            return Decision(Event.WITHDRAWN, "withdrawn", receipt=answer)
+            # An offline take-down returns awaiting-confirmation: done when a person
+            # confirms the removal (`gongkai confirm … --taken-down`).
+            waits = answer.status == "awaiting-confirmation"
+            return Decision(
+                Event.WITHDRAWN, "awaiting-confirmation" if waits else "withdrawn", receipt=answer
+            )
     elif isinstance(answer, Receipt) and answer.status in DONE:
         if action == Action.POLL and answer.status == "publishing":
             return Decision(Event.DEFERRED, "publishing", receipt=answer)

@@ -32,28 +32,32 @@ def pinboard(make_publisher):
 
 
 def test_confirming_moves_the_delivery_to_delivered_and_records_who_and_when(pinboard, clock):
-    done = pinboard.confirm(ITEM_ID, "pinboard", at=date(2026, 11, 20), by="竹篙村 王文书")
+    done = pinboard.confirm(ITEM_ID, "pinboard", at=date(2026, 11, 26), by="竹篙村 王文书")
     assert done.status == "confirmed" and done.edition == 1
     row = pinboard.ledger.row(ITEM_ID, "pinboard")
     assert row.state == "delivered"
     assert row.receipt["confirmed_by"] == "竹篙村 王文书"
-    assert row.receipt["confirmed_at"] == "2026-11-20T12:00:00+08:00"
+    assert row.receipt["confirmed_at"] == "2026-11-26T12:00:00+08:00"
     assert row.receipt["artifact"].endswith(f"{ITEM_ID}-1.txt")  # the rest of the receipt kept
     last = pinboard.ledger.attempts(ITEM_ID, "pinboard")[-1]
     assert last.action == "confirmed" and "竹篙村 王文书" in last.outcome
     # Twice is harmless, and says so.
-    again = pinboard.confirm(ITEM_ID, "pinboard", at=date(2026, 11, 21), by="someone else")
+    again = pinboard.confirm(ITEM_ID, "pinboard", at=date(2026, 11, 26), by="someone else")
     assert again.status == "already-confirmed" and again.confirmed_by == "竹篙村 王文书"
 
 
 @pytest.mark.parametrize(
     ("item", "channel", "at", "by", "error", "words"),
     [
-        ("jt-nope", "pinboard", date(2026, 11, 20), "王", UnknownItem, "no delivery"),
-        (ITEM_ID, "wechat", date(2026, 11, 20), "王", UnknownItem, "gongkai status"),
+        ("jt-nope", "pinboard", date(2026, 11, 26), "王", UnknownItem, "no delivery"),
+        (ITEM_ID, "wechat", date(2026, 11, 26), "王", UnknownItem, "gongkai status"),
         (ITEM_ID, "pinboard", datetime(2099, 1, 1, 9, 0, tzinfo=CST), "王", UsageError, "future"),
-        (ITEM_ID, "pinboard", date(2026, 11, 20), "  ", UsageError, "--by"),
-        (ITEM_ID, "pinboard", date(2026, 11, 20), "王\u202e", UsageError, "--by"),
+        (ITEM_ID, "pinboard", date(2026, 11, 27), "王", UsageError, "future"),
+        (ITEM_ID, "pinboard", date(2026, 11, 25), "王", UsageError, "before it was written"),
+        (ITEM_ID, "pinboard", datetime(2026, 11, 26, 9, 59, tzinfo=CST), "王", UsageError,
+         "before it was written (2026-11-26 10:00"),
+        (ITEM_ID, "pinboard", date(2026, 11, 26), "  ", UsageError, "--by"),
+        (ITEM_ID, "pinboard", date(2026, 11, 26), "王\u202e", UsageError, "--by"),
     ],
 )
 def test_wrong_confirmations_are_refused_and_change_nothing(
@@ -69,7 +73,7 @@ def test_only_an_awaiting_delivery_can_be_confirmed(make_publisher, item_factory
     publisher = make_publisher()
     publisher.publish(item_factory())
     with pytest.raises(UsageError) as info:
-        publisher.confirm("jt-test-001", "recorder", at=date(2026, 11, 20), by="王")
+        publisher.confirm("jt-test-001", "recorder", at=date(2026, 11, 26), by="王")
     assert "is delivered, not awaiting confirmation" in str(info.value)
 
 
@@ -81,14 +85,14 @@ def test_the_confirm_verb(tmp_path):
     )
     published = run("publish", str(ITEM), "--json", config=config)
     assert published.returncode == 0, published.stderr
+    today = datetime.now(CST).date().isoformat()  # the subprocess publishes on today's clock
     done = run(
-        "confirm", str(ITEM), "pinboard", "--at", "2026-11-20T09:30", "--by", "王文书",
-        "--json", config=config,
-    )  # fmt: skip
+        "confirm", str(ITEM), "pinboard", "--at", today, "--by", "王文书", "--json", config=config
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["status"] == "confirmed" and report["confirmed_at"] == "2026-11-20T09:30:00+08:00"
-    human = run("confirm", ITEM_ID, "pinboard", "--at", "2026-11-20", "--by", "x", config=config)
+    assert report["status"] == "confirmed" and report["confirmed_at"] == f"{today}T12:00:00+08:00"
+    human = run("confirm", ITEM_ID, "pinboard", "--at", today, "--by", "x", config=config)
     assert human.returncode == 0 and "already confirmed by 王文书" in human.stdout
     bad = run("confirm", ITEM_ID, "pinboard", "--at", "yesterday", "--by", "x", config=config)
     assert bad.returncode == 2 and "2026-11-28T09:30" in bad.stderr

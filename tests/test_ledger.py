@@ -59,7 +59,7 @@ def state_of(ledger, item_id="a"):
 
 
 def test_schema_is_versioned_and_wal(ledger, tmp_path):
-    assert ledger.schema_version == len(MIGRATIONS) == 3
+    assert ledger.schema_version == len(MIGRATIONS) == 4
     raw = sqlite3.connect(tmp_path / "ledger.sqlite3")
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     raw.execute("PRAGMA user_version=99")
@@ -86,7 +86,7 @@ def test_a_version_one_ledger_is_migrated_in_place(tmp_path):
     raw.execute("COMMIT")
     raw.close()
     ledger = SQLiteLedger(path)
-    assert ledger.schema_version == 3
+    assert ledger.schema_version == 4
     assert ledger.row("w", "c").intent == "withdraw"
     ledger.close()
 

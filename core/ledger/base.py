@@ -70,6 +70,44 @@ class AttemptRecord:
     http_status: int | None = None
     error: str | None = None
     duration_ms: int | None = None
+    #: The state the entry left the delivery in (None for entries logged before
+    #: schema 4, and for an attempt whose lease was lost, which changed nothing).
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmationRecord:
+    """A person's word that an offline edition went up in one area, or came down
+    (``kind`` ``posted`` or ``taken-down``), at ``at``, by ``by``, with an optional
+    photo (a path under the state directory). Append-only: what each wall carried,
+    and since when, even after a newer edition's receipt replaced the old one. A
+    delivery with no areas (the platform's export batch) has one, named ``""``."""
+
+    item_id: str
+    channel: str
+    edition: int
+    area: str
+    kind: Literal["posted", "taken-down"]
+    at: datetime
+    by: str
+    photo: str | None = None
+    recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ItemSummary:
+    """An item as parity looks at it: its newest edition's payload and deadline,
+    when that edition was recorded, and its withdrawal if any."""
+
+    item_id: str
+    latest_edition: int
+    catalog: str
+    title: str
+    payload: dict[str, Any]
+    due_on: date | None
+    recorded_at: datetime
+    withdrawn_at: datetime | None = None
+    withdraw_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -276,14 +314,41 @@ class Ledger(abc.ABC):
         """Queue a ``failed`` or ``unknown`` delivery again (event ``requeued``), if it
         is still in one of ``states``."""
 
-    def confirm(
-        self, item_id: str, channel: str, receipt: dict[str, Any], note: str, now: datetime
+    def record_confirmation(
+        self,
+        item_id: str,
+        channel: str,
+        *,
+        state: str,
+        edition: int,
+        event: Event,
+        done: bool,
+        receipt: dict[str, Any],
+        records: Sequence[ConfirmationRecord],
+        note: str,
+        now: datetime,
     ) -> bool:
-        """Record that a person confirmed an ``awaiting-confirmation`` delivery (the
-        upload was imported, the notice posted): event ``confirmed``, the row's receipt
-        replaced by ``receipt`` (which carries who and when), ``note`` logged. False if
-        the row is not awaiting confirmation."""
+        """Record confirmations of one delivery as one transaction: ``event``
+        (``confirmed`` or ``taken-down``) moves the row to its final state when ``done``
+        (every area confirmed) and keeps it where it is otherwise; the row's receipt
+        becomes ``receipt``; ``records`` join the confirmation record; ``note`` is
+        logged. False, with nothing written, if the row is no longer in ``state`` at
+        ``edition`` (a newer edition or a withdrawal came meanwhile)."""
         raise NotImplementedError(f"{type(self).__name__} cannot record confirmations")
+
+    def confirmations(self, item_ids: Sequence[str] | None = None) -> list[ConfirmationRecord]:
+        """The confirmation record (of some items, or all), oldest first."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no confirmation record")
+
+    def item_summaries(self) -> list[ItemSummary]:
+        """Every item the ledger holds, by id, each with its newest edition."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list items")
+
+    def attempt_log(self, since: datetime) -> list[AttemptRecord]:
+        """The attempt log of every delivery from ``since`` on, oldest first, each
+        delivery's history preceded by its last entry before ``since`` (the state it
+        was in when the window opened)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read the whole log")
 
     @abc.abstractmethod
     def request_withdraw(self, item_id: str, reason: str, now: datetime) -> list[DeliveryRow]:

@@ -91,9 +91,10 @@ class Transitions:
             return None
         edition = facts.edition if facts is not None else expect.get("edition", found[1])
         if log is not None:
-            self._log(db, item_id, channel, edition, log, str(after), now)
+            self._log(db, item_id, channel, edition, log, str(after), now, state=after)
         elif event not in (Event.CLAIMED, Event.RELEASED, Event.PLANNED):
-            self._log(db, item_id, channel, edition, Step(event, action=event), after, now)
+            step = Step(event, action=event)
+            self._log(db, item_id, channel, edition, step, after, now, state=after)
         return self._follow_on(db, item_id, channel, _Facts(*found), now)
 
     def _follow_on(
@@ -138,14 +139,18 @@ class Transitions:
         step: Step,
         outcome: str,
         now: datetime,
+        *,
+        state: str | None = None,
     ) -> None:
-        """The one place that appends to the attempt log."""
+        """The one place that appends to the attempt log. ``state`` is the state the
+        entry left the row in (None when the entry changed nothing: a lost lease)."""
         duration = None
         if step.started_at is not None:
             duration = int((now - step.started_at).total_seconds() * 1000)
         db.execute(
             "INSERT INTO attempts (item_id, channel, edition, action, started_at, finished_at, "
-            "outcome, http_status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "outcome, http_status, error, duration_ms, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 item_id,
                 channel,
@@ -157,5 +162,6 @@ class Transitions:
                 step.http_status,
                 scrub(step.error) if step.error else None,
                 duration,
+                None if state is None else str(state),
             ),
         )

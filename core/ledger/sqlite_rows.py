@@ -10,8 +10,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from .base import AttemptRecord, DeliveryRow, EditionRecord
-from .sqlite_schema import _chunked, _marks, parse_ts
+from .base import AttemptRecord, ConfirmationRecord, DeliveryRow, EditionRecord, ItemSummary
+from .sqlite_schema import _chunked, _marks, parse_ts, ts
 
 _ROW_COLUMNS = (
     "d.item_id, d.channel, d.state, d.edition, d.content_hash, d.delivered_edition, d.receipt, "
@@ -28,6 +28,28 @@ _RETURNING = (
     "checkpoint, attempts, next_attempt_at, lease_owner, last_error, updated_at, NULL, NULL, "
     "intent, action, NULL"
 )
+
+
+_ATTEMPT_COLUMNS = (
+    "item_id, channel, edition, action, started_at, finished_at, outcome, http_status, error, "
+    "duration_ms, state"
+)
+
+
+def _attempt(r: Sequence[Any]) -> AttemptRecord:
+    return AttemptRecord(
+        item_id=r[0],
+        channel=r[1],
+        edition=r[2],
+        action=r[3],
+        started_at=parse_ts(r[4]),
+        finished_at=parse_ts(r[5]),
+        outcome=r[6],
+        http_status=r[7],
+        error=r[8],
+        duration_ms=r[9],
+        state=r[10],
+    )
 
 
 def _row(values: Sequence[Any]) -> DeliveryRow:
@@ -133,28 +155,64 @@ class ReadRows:
         return dict(found)
 
     def attempts(self, item_id: str, channel: str | None = None) -> list[AttemptRecord]:
-        query = (
-            "SELECT item_id, channel, edition, action, started_at, finished_at, outcome, "
-            "http_status, error, duration_ms FROM attempts WHERE item_id = ?"
-        )
+        query = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE item_id = ?"
         args: list[Any] = [item_id]
         if channel:
             query += " AND channel = ?"
             args.append(channel)
         with self._read() as db:
             found = db.execute(query + " ORDER BY id", args).fetchall()
+        return [_attempt(r) for r in found]
+
+    def attempt_log(self, since: datetime) -> list[AttemptRecord]:
+        with self._read() as db:
+            found = db.execute(
+                f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE id IN ("
+                "  SELECT max(id) FROM attempts WHERE finished_at < ? AND state IS NOT NULL"
+                "  GROUP BY item_id, channel"
+                ") OR finished_at >= ? ORDER BY id",
+                (ts(since), ts(since)),
+            ).fetchall()
+        return [_attempt(r) for r in found]
+
+    def confirmations(self, item_ids: Sequence[str] | None = None) -> list[ConfirmationRecord]:
+        query = (
+            "SELECT item_id, channel, edition, area, kind, at, by_name, photo, recorded_at "
+            "FROM confirmations"
+        )
+        chunks: list[list[str] | None] = [None] if item_ids is None else _chunked(list(item_ids))
+        found: list[tuple[Any, ...]] = []
+        for chunk in chunks:
+            where = "" if chunk is None else f" WHERE item_id IN ({_marks(chunk)})"
+            with self._read() as db:
+                found += db.execute(query + where + " ORDER BY id", chunk or ()).fetchall()
+        found.sort(key=lambda r: r[-1])
         return [
-            AttemptRecord(
+            ConfirmationRecord(
+                r[0], r[1], r[2], r[3], r[4], parse_ts(r[5]), r[6], r[7], parse_ts(r[8])
+            )
+            for r in found
+        ]
+
+    def item_summaries(self) -> list[ItemSummary]:
+        with self._read() as db:
+            found = db.execute(
+                "SELECT s.item_id, s.latest_edition, i.catalog, i.title, i.payload, i.due_on, "
+                "i.created_at, s.withdrawn_at, s.withdraw_reason FROM item_state s "
+                "JOIN items i ON i.item_id = s.item_id AND i.edition = s.latest_edition "
+                "ORDER BY s.item_id"
+            ).fetchall()
+        return [
+            ItemSummary(
                 item_id=r[0],
-                channel=r[1],
-                edition=r[2],
-                action=r[3],
-                started_at=parse_ts(r[4]),
-                finished_at=parse_ts(r[5]),
-                outcome=r[6],
-                http_status=r[7],
-                error=r[8],
-                duration_ms=r[9],
+                latest_edition=r[1],
+                catalog=r[2],
+                title=r[3],
+                payload=json.loads(r[4]),
+                due_on=date.fromisoformat(r[5]) if r[5] else None,
+                recorded_at=parse_ts(r[6]),
+                withdrawn_at=parse_ts(r[7]),
+                withdraw_reason=r[8],
             )
             for r in found
         ]

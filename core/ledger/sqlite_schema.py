@@ -139,6 +139,30 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX deliveries_by_state;
     CREATE INDEX deliveries_by_state ON deliveries (state, channel, next_attempt_at);
     """,
+    # 4: offline channels. What each wall (or loudspeaker) carries, as people confirmed
+    # it, kept apart from the receipt that a newer edition replaces; and the state each
+    # log entry left its row in, so parity can be replayed for past days.
+    """
+    ALTER TABLE attempts ADD COLUMN state TEXT;
+    CREATE INDEX attempts_by_time ON attempts (finished_at);
+    CREATE TABLE confirmations (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        item_id     TEXT NOT NULL,
+        channel     TEXT NOT NULL,
+        edition     INTEGER NOT NULL,
+        area        TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('posted', 'taken-down')),
+        at          TEXT NOT NULL,
+        by_name     TEXT NOT NULL,
+        photo       TEXT,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX confirmations_by_delivery ON confirmations (item_id, channel, area);
+    CREATE TRIGGER confirmations_no_update BEFORE UPDATE ON confirmations
+        BEGIN SELECT RAISE(ABORT, 'the confirmation record is append-only'); END;
+    CREATE TRIGGER confirmations_no_delete BEFORE DELETE ON confirmations
+        BEGIN SELECT RAISE(ABORT, 'the confirmation record is append-only'); END;
+    """,
 )
 
 

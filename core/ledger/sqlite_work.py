@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import UnknownItem
 from ..log import scrub
-from .base import Capabilities, DeliveryRow, FinishEntry, Step
+from .base import Capabilities, ConfirmationRecord, DeliveryRow, FinishEntry, Step
 from .sqlite_machine import _json
 from .sqlite_rows import _RETURNING, _ROW_COLUMNS, _row
 from .sqlite_schema import _chunked, _marks, parse_ts, ts
@@ -169,7 +169,9 @@ class ClaimWork:
                 }
                 if step.receipt is not None:
                     sets["receipt"] = _json(step.receipt)
-                if after in DONE:
+                if after in DONE and step.action != Action.WITHDRAW:
+                    # A take-down waiting for its confirmation still concerns the
+                    # edition the remote holds.
                     sets.update(delivered_edition=edition, checkpoint=None)
                 if after == State.PENDING:
                     sets["attempts"] = 0
@@ -306,24 +308,45 @@ class ClaimWork:
             )
             return True
 
-    def confirm(
-        self, item_id: str, channel: str, receipt: dict[str, Any], note: str, now: datetime
+    def record_confirmation(
+        self,
+        item_id: str,
+        channel: str,
+        *,
+        state: str,
+        edition: int,
+        event: Event,
+        done: bool,
+        receipt: dict[str, Any],
+        records: Sequence[ConfirmationRecord],
+        note: str,
+        now: datetime,
     ) -> bool:
         with self._write() as db:
             facts = self._facts(db, item_id, channel)
-            if facts is None or facts.state != State.AWAITING_CONFIRMATION:
+            if facts is None or facts.state != state or facts.edition != edition:
                 return False
+            after = target(event) if done else State(state)
             self._move(
                 db,
                 item_id,
                 channel,
                 facts,
-                Event.CONFIRMED,
-                target(Event.CONFIRMED),
+                event,
+                after,
                 now,
                 sets={"receipt": _json(receipt)},
-                log=Step(Event.CONFIRMED, action=Event.CONFIRMED, receipt=receipt, note=note),
+                log=Step(event, action=event, receipt=receipt, note=note),
             )
+            db.executemany(
+                "INSERT INTO confirmations (item_id, channel, edition, area, kind, at, by_name, "
+                "photo, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.item_id, r.channel, r.edition, r.area, r.kind, ts(r.at), r.by, r.photo,
+                     ts(now))
+                    for r in records
+                ],
+            )  # fmt: skip
             return True
 
     def request_withdraw(self, item_id: str, reason: str, now: datetime) -> list[DeliveryRow]:
@@ -362,7 +385,16 @@ class ClaimWork:
                     # Its owner learns the new intent when the attempt finishes.
                     check(item_id, channel, facts.state, Event.WITHDRAW_REQUESTED, State.IN_FLIGHT)
                     step = Step(Event.WITHDRAW_REQUESTED, action=Event.WITHDRAW_REQUESTED)
-                    self._log(db, item_id, channel, facts.edition, step, State.IN_FLIGHT, now)
+                    self._log(
+                        db,
+                        item_id,
+                        channel,
+                        facts.edition,
+                        step,
+                        State.IN_FLIGHT,
+                        now,
+                        state=State.IN_FLIGHT,
+                    )
                 else:
                     self._follow_on(db, item_id, channel, facts, now)
         return self.rows(item_id=item_id)

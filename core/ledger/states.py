@@ -108,9 +108,16 @@ TRANSITIONS: dict[tuple[State | None, Event], frozenset[State]] = {
     (S.IN_FLIGHT, E.WITHDRAW_REQUESTED): frozenset({S.IN_FLIGHT}),
     # Nothing ever reached the remote: nothing to take down.
     **{(s, E.CANCELLED): frozenset({S.WITHDRAWN}) for s in (*QUEUED, S.FAILED)},
-    (S.IN_FLIGHT, E.WITHDRAWN): frozenset({S.WITHDRAWN}),
-    (S.AWAITING_CONFIRMATION, E.CONFIRMED): frozenset({S.DELIVERED}),
-    (S.DELIVERED, E.TAKEN_DOWN): frozenset({S.WITHDRAWN}),
+    # An offline take-down (a notice to remove from the wall, an item to delete from
+    # the platform by hand) is done only when a person confirms it.
+    (S.IN_FLIGHT, E.WITHDRAWN): frozenset({S.WITHDRAWN, S.AWAITING_CONFIRMATION}),
+    # A person confirms the posting, area by area: the row is delivered when every
+    # area is, and waits with the updated receipt until then.
+    (S.AWAITING_CONFIRMATION, E.CONFIRMED): frozenset({S.AWAITING_CONFIRMATION, S.DELIVERED}),
+    # A take-down confirmed in every area ends the row; a posting whose 公示期 ended
+    # comes down the same way.
+    (S.AWAITING_CONFIRMATION, E.TAKEN_DOWN): frozenset({S.AWAITING_CONFIRMATION, S.WITHDRAWN}),
+    (S.DELIVERED, E.TAKEN_DOWN): frozenset({S.DELIVERED, S.WITHDRAWN}),
 }
 
 
@@ -149,7 +156,9 @@ def target(
 ) -> State:
     """The state an event leads to. ``action`` is the in-flight row's action,
     ``receipt_status`` the status of the receipt a success returned, and
-    ``claimed_from`` the state a released claim came from."""
+    ``claimed_from`` the state a released claim came from. ``confirmed`` and
+    ``taken-down`` lead where :func:`gongkai.confirm` decides (every area or not yet);
+    this gives their final state."""
     if event in (E.SUCCEEDED, E.RECONCILED_FOUND):
         return State(receipt_status or S.DELIVERED)
     if event is E.DEFERRED:
@@ -158,6 +167,8 @@ def target(
         return _EXPIRED[Action(action)]
     if event is E.RELEASED:
         return State(claimed_from or S.PENDING)
+    if event is E.WITHDRAWN and receipt_status == S.AWAITING_CONFIRMATION:
+        return S.AWAITING_CONFIRMATION  # the take-down waits for a person
     return _FIXED[event]
 
 
