@@ -5,12 +5,14 @@ official documentation describes them: the same paths, query parameters, JSON sh
 error codes and limits, so that any client written against ``api.weixin.qq.com``
 works against it unchanged.
 
-* ``POST /cgi-bin/stable_token`` and ``GET /cgi-bin/token``: access tokens for 7200 s.
+* ``POST /cgi-bin/stable_token`` and ``GET /cgi-bin/token``: access tokens for 7200 s,
+  each endpoint's apart from the other's, as WeChat keeps them.
   The sandbox knows one app from the start: appid ``wx0000sandbox000000``, secret
   ``sandbox-secret-0123456789`` (more in the state file's ``apps``).
 * ``POST /cgi-bin/material/add_material?type=thumb|image``: multipart field ``media``;
   a thumb is a JPG of at most 64 KB, an image at most 10 MB.
-* ``POST /cgi-bin/draft/add``, ``draft/get``, ``draft/batchget``: drafts, with the
+* ``POST /cgi-bin/draft/add``, ``draft/get``, ``draft/batchget``, ``draft/update``,
+  ``draft/delete`` and ``GET draft/count``: drafts, with the
   article limits checked (title ≤ 32 characters, author ≤ 16, digest ≤ 128, content
   under 20,000 characters and 1 MB) and the content cleaned as WeChat does (scripts
   stripped, images not uploaded to this account dropped).
@@ -31,7 +33,8 @@ Deterministic outcomes, chosen by a marker in the first article's title:
 Published articles can be marked as deleted by the account (publish_status 5) or
 banned (6) with ``POST /sandbox/wechat/remove {"article_id": …, "publish_status": 5}``
 or :meth:`WeChatSimulator.remove`. Each article is readable at its ``article_url``
-(``/s/<article_id>`` on the sandbox).
+(``/s/<article_id>?idx=<n>`` on the sandbox, an HTML page titled with the article's
+title) until it is deleted or removed, then 404.
 
 Faults (:class:`Faults`): every ``token_expiry_every`` API calls the live tokens die
 (the call answers 42001); after ``quota_after`` API calls, the next ``quota_calls``
@@ -74,6 +77,8 @@ TITLE_MAX, AUTHOR_MAX, DIGEST_MAX = 32, 16, 128
 CONTENT_MAX_CHARS, CONTENT_MAX_BYTES = 20_000, 1024 * 1024
 IMAGE_HOST = "https://mmbiz.qpic.cn/"
 TOKEN_PREFIX = "sbx_"
+#: Which endpoint issued a token: stable_token or the classic token.
+STABLE, CLASSIC = "stable", "classic"
 
 SUBMIT_REFUSALS: dict[str, tuple[int, str]] = {
     "【审核不通过】": (53503, "该草稿未通过发布检查"),
@@ -97,6 +102,9 @@ _API: dict[str, str] = {
     "/cgi-bin/draft/add": "POST",
     "/cgi-bin/draft/get": "POST",
     "/cgi-bin/draft/batchget": "POST",
+    "/cgi-bin/draft/count": "GET",
+    "/cgi-bin/draft/update": "POST",
+    "/cgi-bin/draft/delete": "POST",
     "/cgi-bin/freepublish/submit": "POST",
     "/cgi-bin/freepublish/get": "POST",
     "/cgi-bin/freepublish/batchget": "POST",
@@ -190,7 +198,7 @@ class WeChatSimulator:
             body = request.json() or {}
             return self.remove(str(body.get("article_id", "")), int(body.get("publish_status", 5)))
         if path.startswith("/s/") and request.method == "GET":
-            return self._article_page(path[3:])
+            return self._article_page(path[3:], request.arg("idx"))
         if path not in _API:
             # What the real API answers for a path it does not serve.
             return error(48001, "api unauthorized")
@@ -200,7 +208,7 @@ class WeChatSimulator:
         if refused is not None:
             return refused
         handler = getattr(self, "_" + path.removeprefix("/cgi-bin/").replace("/", "_"))
-        if path == "/cgi-bin/material/add_material":
+        if path in ("/cgi-bin/material/add_material", "/cgi-bin/draft/count"):
             return handler(request)
         body = request.json()
         if not isinstance(body, dict):
@@ -209,23 +217,45 @@ class WeChatSimulator:
 
     # --- tokens -----------------------------------------------------------------------------
 
-    def _credentials(self, appid: Any, secret: Any) -> Response | None:
+    def _credentials(self, appid: Any, secret: Any, kind: str) -> Response | None:
         apps = self.store.data["apps"]
+        if not appid:
+            return error(41002, "appid missing")
+        if not secret:
+            return error(41004, "appsecret missing")
         if appid not in apps:
             return error(40013, "invalid appid")
         if secret != apps[appid]:
+            # The classic endpoint answers a wrong secret as it answers a wrong token.
+            if kind == CLASSIC:
+                return error(40001, "invalid credential, access_token is invalid or not latest")
             return error(40125, "invalid appsecret")
         return None
 
-    def _issue(self, appid: str, lifetime: float = TOKEN_SECONDS) -> str:
+    def _tokens(self, appid: str, kind: str) -> list[dict[str, Any]]:
+        # The two endpoints keep apart: "stable_token ... is completely isolated from
+        # the token of getAccessToken", so neither refreshes nor kills the other's.
+        return [
+            info
+            for info in self.store.data["tokens"].values()
+            if info["appid"] == appid and info.get("kind", STABLE) == kind
+        ]
+
+    def _issue(self, appid: str, kind: str, lifetime: float = TOKEN_SECONDS) -> str:
         token = TOKEN_PREFIX + secrets.token_urlsafe(24)
-        self.store.data["tokens"][token] = {"appid": appid, "expires_at": time.time() + lifetime}
+        self.store.data["tokens"][token] = {
+            "appid": appid,
+            "kind": kind,
+            "expires_at": time.time() + lifetime,
+        }
         return token
 
     def _live(self, appid: str) -> tuple[str, float] | None:
         now = time.time()
         for token, info in self.store.data["tokens"].items():
-            if info["appid"] == appid and not info.get("dead") and info["expires_at"] > now:
+            if info["appid"] != appid or info.get("kind", STABLE) != STABLE:
+                continue
+            if not info.get("dead") and info["expires_at"] > now:
                 return token, info["expires_at"] - now
         return None
 
@@ -237,16 +267,15 @@ class WeChatSimulator:
             return error(47001, "data format error")
         if body.get("grant_type") != "client_credential":
             return error(40002, "invalid grant_type")
-        refused = self._credentials(body.get("appid"), body.get("secret"))
+        refused = self._credentials(body.get("appid"), body.get("secret"), STABLE)
         if refused is not None:
             return refused
         appid = body["appid"]
         live = self._live(appid)
         if body.get("force_refresh") or live is None:
-            for info in self.store.data["tokens"].values():
-                if info["appid"] == appid:
-                    info["dead"] = True
-            token, left = self._issue(appid), float(TOKEN_SECONDS)
+            for info in self._tokens(appid, STABLE):
+                info["dead"] = True
+            token, left = self._issue(appid, STABLE), float(TOKEN_SECONDS)
         else:
             token, left = live
         return Response.json({"access_token": token, "expires_in": int(left)})
@@ -255,15 +284,14 @@ class WeChatSimulator:
         if request.arg("grant_type") != "client_credential":
             return error(40002, "invalid grant_type")
         appid = request.arg("appid")
-        refused = self._credentials(appid, request.arg("secret"))
+        refused = self._credentials(appid, request.arg("secret"), CLASSIC)
         if refused is not None:
             return refused
         # The previous token stays valid for five minutes, then dies.
         soon = time.time() + OVERLAP_SECONDS
-        for info in self.store.data["tokens"].values():
-            if info["appid"] == appid:
-                info["expires_at"] = min(info["expires_at"], soon)
-        token = self._issue(str(appid))
+        for info in self._tokens(str(appid), CLASSIC):
+            info["expires_at"] = min(info["expires_at"], soon)
+        token = self._issue(str(appid), CLASSIC)
         return Response.json({"access_token": token, "expires_in": TOKEN_SECONDS})
 
     def _authorise(self, token: str | None) -> Response | None:
@@ -338,19 +366,7 @@ class WeChatSimulator:
             problem = self._article_problem(article)
             if problem is not None:
                 return problem
-            stored.append(
-                {
-                    "title": article["title"],
-                    "author": article.get("author") or "",
-                    "digest": article.get("digest") or "",
-                    "content": clean_content(article["content"]),
-                    "content_source_url": article.get("content_source_url") or "",
-                    "thumb_media_id": article["thumb_media_id"],
-                    "thumb_url": self.store.data["materials"][article["thumb_media_id"]]["url"],
-                    "need_open_comment": int(article.get("need_open_comment") or 0),
-                    "only_fans_can_comment": int(article.get("only_fans_can_comment") or 0),
-                }
-            )
+            stored.append(self._stored_article(article))
         media_id = secrets.token_urlsafe(32)
         now = int(time.time())
         self.store.data["drafts"][media_id] = {
@@ -363,6 +379,19 @@ class WeChatSimulator:
             key = content_key(article["title"], article["content"])
             creates[key] = creates.get(key, 0) + 1
         return Response.json({"media_id": media_id})
+
+    def _stored_article(self, article: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "title": article["title"],
+            "author": article.get("author") or "",
+            "digest": article.get("digest") or "",
+            "content": clean_content(article["content"]),
+            "content_source_url": article.get("content_source_url") or "",
+            "thumb_media_id": article["thumb_media_id"],
+            "thumb_url": self.store.data["materials"][article["thumb_media_id"]]["url"],
+            "need_open_comment": int(article.get("need_open_comment") or 0),
+            "only_fans_can_comment": int(article.get("only_fans_can_comment") or 0),
+        }
 
     def _article_problem(self, article: dict[str, Any]) -> Response | None:
         title, content = article.get("title"), article.get("content")
@@ -404,6 +433,31 @@ class WeChatSimulator:
             for media_id, draft in drafts[offset : offset + count]
         ]
         return Response.json({"total_count": len(drafts), "item_count": len(items), "item": items})
+
+    def _draft_count(self, request: Request) -> Response:
+        return Response.json({"total_count": len(self.store.data["drafts"])})
+
+    def _draft_update(self, body: dict[str, Any], request: Request) -> Response:
+        draft = self.store.data["drafts"].get(body.get("media_id"))
+        if draft is None:
+            return error(40007, "invalid media_id")
+        index, article = body.get("index"), body.get("articles")
+        # index counts from 0 here (freepublish/delete counts from 1).
+        if not isinstance(index, int) or not 0 <= index < len(draft["news_item"]):
+            return error(47001, "data format error, index out of range")
+        if not isinstance(article, dict):
+            return error(47001, "data format error")
+        problem = self._article_problem(article)
+        if problem is not None:
+            return problem
+        draft["news_item"][index] = self._stored_article(article)
+        draft["update_time"] = int(time.time())
+        return ok()
+
+    def _draft_delete(self, body: dict[str, Any], request: Request) -> Response:
+        if self.store.data["drafts"].pop(body.get("media_id"), None) is None:
+            return error(40007, "invalid media_id")
+        return ok()
 
     # --- publishing -----------------------------------------------------------------------
 
@@ -556,16 +610,23 @@ class WeChatSimulator:
             self.store.save()
         return ok()
 
-    def _article_page(self, article_id: str) -> Response:
+    def _article_page(self, article_id: str, idx: str | None) -> Response:
+        """The page an ``article_url`` names: the idx-th article (1 when absent), 404
+        once it is deleted or the publication removed, as mp.weixin.qq.com answers."""
         article = self.store.data["articles"].get(article_id)
-        if article is None or article["removed"] or article["news_item"][0]["is_deleted"]:
-            body = "<!doctype html><meta charset=utf-8><p>该内容已被发布者删除</p>"
+        n = int(idx) if idx and idx.isdigit() else 1
+        items = article["news_item"] if article is not None and not article["removed"] else []
+        if not 1 <= n <= len(items) or items[n - 1]["is_deleted"]:
+            body = (
+                "<!doctype html><meta charset=utf-8><title>内容已删除</title>"
+                "<p>该内容已被发布者删除</p>"
+            )
             return Response(404, body.encode(), {"Content-Type": "text/html; charset=utf-8"})
-        first = article["news_item"][0]
+        shown = items[n - 1]
+        title = html.escape(shown["title"])
         page = (
             f"<!doctype html><html lang=zh-CN><meta charset=utf-8>"
-            f"<title>{html.escape(first['title'])}</title><h1>{html.escape(first['title'])}</h1>"
-            f"{first['content']}</html>"
+            f"<title>{title}</title><h1>{title}</h1>{shown['content']}</html>"
         )
         return Response(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
 
