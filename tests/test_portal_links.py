@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+import feedparser
 import pytest
 from pydantic import ValidationError
 
@@ -155,7 +156,12 @@ def test_attachment_links_fetch_the_file_itself_over_http(served, tmp_path):
     attachments = tuple(
         attach(folder, name, f"{n},{name}\n".encode(), f"附件{n}") for n, name in enumerate(AWKWARD)
     )
-    deliver(channel, prepared("housing-1", attachments=attachments))
+    # The body links each one by its file name, as docs/items.md says to ("%" and a
+    # leading space written as Markdown needs them: "%2541", "%20").
+    written = [name.replace("%", "%25").replace(" 前", "%20前") for name in AWKWARD]
+    body = "、".join(f"[附件{n}](<{name}>)" for n, name in enumerate(written))
+    deliver(channel, prepared("housing-1", body=body, attachments=attachments))
+    expected = sorted(a.path.read_bytes() for a in attachments)
     for page in ("items/housing-1/index.html", "items/housing-1/e1/index.html"):
         html = fetch(url + page).decode("utf-8")
         found = {}
@@ -164,8 +170,14 @@ def test_attachment_links_fetch_the_file_itself_over_http(served, tmp_path):
             path = urlsplit(target).path
             if path.startswith("/items/housing-1/") and not path.endswith("index.html"):
                 found[target] = fetch(target)
-        expected = {a.path.read_bytes() for a in attachments}
-        assert sorted(found.values()) == sorted(expected), page
+        assert sorted(found.values()) == expected, page
+        start = html.index('<div class="article-body">')
+        in_body = links(html[start : html.index("</div>", start)])
+        assert sorted(fetch(urljoin(url + page, link)) for link in in_body) == expected
+    # The feed's copy of the body resolves against the item's address (xml:base).
+    entry = feedparser.parse(fetch(url + "feeds/all.xml")).entries[0]
+    in_feed = links(entry.content[0].value)
+    assert sorted(fetch(urljoin(entry.content[0].base, link)) for link in in_feed) == expected
     assert broken_links(channel.root) == []
 
 

@@ -2,16 +2,20 @@
 
 Text from an item (title, 文号, publisher, keywords, attachment names) reaches a page
 only through autoescaping; the body only through ``gongkai.html.render_body``, the one
-sanitised HTML path, whose output is the single value marked safe here.
+sanitised HTML path, whose output is the single value marked safe here (its links to
+attachments re-pointed at their published, percent-encoded names).
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import jinja2
 from markupsafe import Markup
@@ -74,11 +78,30 @@ def _filesize(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
+#: A link or image address in the sanitiser's output (always double-quoted).
+_ADDRESS = re.compile(r'(?<= )(href|src)="([^"]*)"')
+
+
 def body_html(record: dict[str, Any]) -> str:
     """The item's body through the one sanitised path; links may name its attachments
-    (those the site publishes: a link to a type a browser would run is dropped)."""
-    names = [a["filename"] for a in record.get("attachments", ()) if published_name(a)]
-    return render_body(record["body"], names)
+    (those the site publishes: a link to a type a browser would run is dropped).
+
+    A link to an attachment then points at the name the file is published under,
+    percent-encoded: the body names "名单 #2.csv", which Markdown leaves as
+    "名单%20#2.csv" (a fragment to a browser), and a name the site had to replace
+    (``file-<hash>``) is not on the site at all."""
+    published = {
+        a["filename"]: name for a in record.get("attachments", ()) if (name := published_name(a))
+    }
+    body = render_body(record["body"], list(published))
+
+    def relink(found: re.Match[str]) -> str:
+        # The sanitiser let a relative address through only if it names an attachment,
+        # by the same unquote; an address with a scheme is left as it is.
+        name = published.get(unquote(html.unescape(found.group(2))))
+        return found.group(0) if name is None else f'{found.group(1)}="{href(name)}"'
+
+    return _ADDRESS.sub(relink, body) if published else body
 
 
 def item_url(item_id: str, edition: int | None = None) -> str:
