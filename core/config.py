@@ -226,6 +226,13 @@ def read_word_file(source: str, path: Path) -> tuple[str, ...]:
     return tuple(dict.fromkeys(word for word in words if word))
 
 
+class ParitySettings(_Frozen):
+    """``gongkai parity``: a confirmation (posting, broadcast, take-down, replacement)
+    still missing this many days after its notice was written is overdue."""
+
+    overdue_days: int = Field(default=3, ge=0, le=365)
+
+
 class PluginSettings(_Frozen):
     """``strict``: a broken plugin is fatal. ``disabled``: plugin names to block.
     ``load``: extra plugin modules by dotted name, for local plugins that are not
@@ -256,6 +263,7 @@ class Settings(_Frozen):
     privacy: PrivacySettings = PrivacySettings()
     content: ContentSettings = ContentSettings()
     plugins: PluginSettings = PluginSettings()
+    parity: ParitySettings = ParitySettings()
     # With no config file at all, the archive channel still records every edition.
     channels: dict[str, dict[str, Any]] = {"archive": {"every_item": True}}
 
@@ -269,7 +277,16 @@ class Settings(_Frozen):
         return self.org_codes.get(publisher, self.org_code)
 
 
-_SECTIONS = {"gongkai", "org_codes", "calendar", "privacy", "content", "plugins", "channels"}
+_SECTIONS = {
+    "gongkai",
+    "org_codes",
+    "calendar",
+    "privacy",
+    "content",
+    "plugins",
+    "parity",
+    "channels",
+}
 
 
 #: What to tell an operator, by pydantic error type.
@@ -353,7 +370,7 @@ def settings_from_dict(
             "unknown key",
             "list words in sensitive_words, or in the file sensitive_words_file names",
         )
-    for section in ("org_codes", "calendar", "privacy", "content", "plugins", "channels"):
+    for section in ("org_codes", "calendar", "privacy", "content", "plugins", "parity", "channels"):
         if section in data:
             flat[section] = data[section]
     flat.update(overrides)
