@@ -227,6 +227,23 @@ def test_a_withdrawn_item_has_no_current_version(tmp_path):
         assert entries[1].startswith("第1版") and "（" not in entries[1], entries
 
 
+def test_a_withdrawn_related_item_is_marked_on_the_pages_linking_it(tmp_path):
+    channel = make_channel(tmp_path)
+    deliver(channel, prepared("release-1"))
+    deliver(channel, prepared("release-2"))
+    first = prepared("explain-1", kind="interpretation", related=("release-1",))
+    receipt = deliver(channel, first)
+    deliver(channel, prepared("explain-2", kind="interpretation", related=("release-2",)))
+    channel.withdraw(first, receipt, "解读有误")
+    channel.withdraw(prepared("release-2"), receipt, "政策已废止")
+    release = (channel.root / "items/release-1/index.html").read_text("utf-8")
+    assert "政策解读：金堂县公共租赁住房申请指南explain-1（已撤回）" in "".join(parse(release).text)
+    explain = (channel.root / "items/explain-2/index.html").read_text("utf-8")
+    assert "解读的文件：金堂县公共租赁住房申请指南release-2（已撤回）" in "".join(
+        parse(explain).text
+    )
+
+
 def test_same_second_items_come_out_in_one_order_whatever_the_delivery_order(tmp_path):
     def build(folder: str, order: list[str]) -> dict[str, bytes]:
         context = ChannelContext(name="portal", state_dir=tmp_path / folder, clock=lambda: START)

@@ -220,7 +220,9 @@ class PortalChannel(Channel):
             site.write_current(entry)
         except OSError as exc:
             raise TransientError(f"cannot write the withdrawal notice ({exc.strerror})") from exc
-        touched = entry.scopes() | {("item", i) for i in site.index.neighbours(item.id, [])}
+        # Both ways: the release of a withdrawn interpretation marks its link 已撤回 too.
+        linked = site.index.neighbours(item.id, entry.record.get("related", []))
+        touched = entry.scopes() | {("item", i) for i in linked}
         site.touched(touched)
         return receipt.model_copy(update={"status": "withdrawn"})
 
