@@ -45,6 +45,7 @@ from gongkai.http import new_session
 from gongkai.ledger import AttemptRecord
 from gongkai.plugins.hookspecs import hookimpl
 
+from .wechat_api import DEFAULT_SECRET_SOURCE as SECRET_SOURCE
 from .wechat_api import INVALID_MEDIA, WeChatAPI, WeChatError, json_body
 
 #: WeChat's own limits on one article (draft/add).
@@ -131,6 +132,7 @@ class WeChatChannel(Channel):
                 update={"appid": DEFAULT_APPID, "secret": SecretStr(DEFAULT_SECRET)}
             )
         super().__init__(config, context)
+        variable = context.secret_env.get("secret")
         self.api = WeChatAPI(
             base_url=config.base_url,
             appid=config.appid,
@@ -138,11 +140,24 @@ class WeChatChannel(Channel):
             session=new_session(context),
             clock=context.clock,
             margin=config.token_margin,
+            secret_source=f"the environment variable {variable}" if variable else SECRET_SOURCE,
         )
         self._covers = CoverCache(
             context.state_dir / "wechat" / f"{context.name}-covers.json",
             account=f"{config.base_url}|{config.appid}",
         )
+
+    def check(self) -> None:
+        """Fetch an access token (stable_token): only an answer with one is a pass.
+        Refused credentials raise an AuthError saying what to fix (the appid, the
+        environment variable holding the AppSecret, the IP allow-list); a busy or
+        silent WeChat raises "could not check", a TransientError: that says nothing
+        about the credentials, so a run goes on and each delivery meets WeChat itself."""
+        try:
+            self.api.token()
+        except (TransientError, OutcomeUnknown) as exc:
+            exc.args = (f"could not check ({exc}; try again later)",)
+            raise
 
     def refresh_auth(self) -> None:
         self.api.drop_token()

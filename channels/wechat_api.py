@@ -34,14 +34,17 @@ from gongkai.log import register_secret
 #: The token is bad or expired: fetch another and try the call once more.
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 #: The app's credentials themselves are refused: nothing works until config is fixed.
+#: ``{secret}`` is where the AppSecret comes from (:meth:`WeChatAPI` ``secret_source``).
 CREDENTIAL_ERRORS: dict[int, str] = {
     40013: "WeChat does not know this appid (40013); check [channels.wechat] appid",
-    40125: "WeChat refused the AppSecret (40125); check GONGKAI_WECHAT_SECRET, or reset "
-    "the secret in the 公众平台 console (设置与开发 → 基本配置)",
+    40125: "WeChat refused the AppSecret (40125); check {secret}, or reset the secret in "
+    "the 公众平台 console (设置与开发 → 基本配置)",
     40164: "this server's IP address is not on the account's allow-list (40164); add it "
     "in the 公众平台 console (设置与开发 → 基本配置 → IP白名单)",
-    41004: "the AppSecret is missing (41004); set GONGKAI_WECHAT_SECRET",
+    41004: "the AppSecret is missing (41004); set {secret}",
 }
+#: Where the AppSecret comes from when config does not say (the library was given it).
+DEFAULT_SECRET_SOURCE = 'secret (write secret = { env = "GONGKAI_WECHAT_SECRET" })'
 #: The draft cannot be published as it is: an operator must act.
 PUBLISH_REFUSALS: dict[int, str] = {
     53503: "该草稿未通过发布检查 / the draft failed WeChat's publishing check; change the "
@@ -80,8 +83,15 @@ class WeChatError(PermanentError):
         self.errcode = errcode
 
 
-def classify(errcode: int, errmsg: str, what: str, now: datetime) -> DeliveryError:
-    """The delivery error a WeChat ``errcode`` means, for the call ``what``."""
+def classify(
+    errcode: int,
+    errmsg: str,
+    what: str,
+    now: datetime,
+    secret_source: str = DEFAULT_SECRET_SOURCE,
+) -> DeliveryError:
+    """The delivery error a WeChat ``errcode`` means, for the call ``what``;
+    ``secret_source`` names what to fix when the AppSecret is refused."""
     reason = errmsg.split(" rid:", 1)[0].strip() or "no message"
     if errcode == -1:
         return TransientError(f"{what}: WeChat is busy (-1); try again later")
@@ -94,7 +104,7 @@ def classify(errcode: int, errmsg: str, what: str, now: datetime) -> DeliveryErr
     if errcode in TOKEN_ERRORS:
         return AuthError(f"{what}: WeChat refused the access token ({errcode}: {reason})")
     if errcode in CREDENTIAL_ERRORS:
-        return AuthError(f"{what}: {CREDENTIAL_ERRORS[errcode]}")
+        return AuthError(f"{what}: {CREDENTIAL_ERRORS[errcode].format(secret=secret_source)}")
     if errcode in PUBLISH_REFUSALS:
         return WeChatError(f"{what}: {PUBLISH_REFUSALS[errcode]} ({errcode})", errcode)
     if errcode in LIMIT_ERRORS:
@@ -128,10 +138,14 @@ class WeChatAPI:
         session: requests.Session,
         clock: Callable[[], datetime],
         margin: float = 300.0,
+        secret_source: str = DEFAULT_SECRET_SOURCE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.appid = appid
         self._secret = secret
+        #: What an operator fixes when the AppSecret is refused ("the environment
+        #: variable GONGKAI_WECHAT_SECRET").
+        self.secret_source = secret_source
         self.session = session
         self.clock = clock
         self.margin = margin
@@ -259,7 +273,9 @@ class WeChatAPI:
             code = int(errcode)
         except (TypeError, ValueError):
             code = -2
-        error = classify(code, str(answer.get("errmsg") or ""), what, self.clock())
+        error = classify(
+            code, str(answer.get("errmsg") or ""), what, self.clock(), self.secret_source
+        )
         error.errcode = code  # type: ignore[attr-defined]
         raise error
 

@@ -175,3 +175,34 @@ def test_a_short_value_that_is_no_secret_is_not_scrubbed(tmp_path, monkeypatch):
     channels = build_channel_settings(load_settings(path), {"webhook": WebhookChannel})
     assert channels["webhook"].options.url == "http://h.test/"
     assert scrub("see http://h.test/ for the docs") == "see http://h.test/ for the docs"
+
+
+def test_the_shipped_config_comments_name_real_fields(monkeypatch):
+    """The commented webhook example in config.toml, uncommented, is a valid table whose
+    comments say what each secret is (the signing secret is no Bearer token), and the
+    WeChat comment names the fields the channel has."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from gongkai.channels.wechat import WeChatChannel
+    from gongkai.config import settings_from_dict
+
+    text = (Path(__file__).parents[1] / "config.toml").read_text(encoding="utf-8")
+    block = text.split("# [channels.webhook]\n", 1)[1].splitlines()
+    lines = [line.removeprefix("# ") for line in block if line.startswith("# ")]
+    table = tomllib.loads("\n".join(line for line in lines if " = " in line))
+    assert set(table) == {"url", "secret", "token"}
+    comments = " ".join(line for line in lines if " = " not in line)
+    assert "signing secret, whsec_" in comments and "Authorization: Bearer" in comments
+    monkeypatch.setenv("GONGKAI_WEBHOOK_SECRET", "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0")
+    monkeypatch.setenv("GONGKAI_WEBHOOK_TOKEN", "bearer-token-0123456789")
+    settings = settings_from_dict({"channels": {"webhook": table}}, source="config.toml")
+    assert build_channel_settings(settings, {"webhook": WebhookChannel})["webhook"].options.secret
+
+    wechat = text.split("[channels.wechat]", 1)[0].rsplit("\n\n", 1)[1]
+    named = set(re.findall(r"\b([a-z_]+) = \{ env", wechat)) | set(
+        re.findall(r"set ([a-z_]+) \(", wechat)
+    )
+    assert named == {"appid", "secret"} and named <= set(WeChatChannel.Config.model_fields)
+    assert "AppSecret" in wechat

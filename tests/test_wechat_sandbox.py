@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import time
 import tomllib
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from clihelp import EXAMPLES, ROOT, run, start, write_config
 from gongkai import Publisher
 from gongkai.channels.wechat import COVERS
 from gongkai.config import settings_from_dict
+from gongkai.errors import TransientError
 from gongkai.sandbox import Faults
 from gongkai.sandbox import start as start_sandbox
 from gongkai.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET, WeChatSimulator
@@ -318,6 +320,56 @@ def wechat_publisher(tmp_path, url, clock, **options):
 
 def wechat_rows(publisher):
     return {r.item_id: r for r in publisher.ledger.rows() if r.channel == "wechat"}
+
+
+# --- check: `gongkai channels --check` ---------------------------------------------------------
+
+
+def test_channels_check_fetches_a_token_and_names_what_to_fix(tmp_path, sandbox):
+    config = write_config(
+        tmp_path,
+        f'[channels.wechat]\nbase_url = "{sandbox.url}"\nappid = "{DEFAULT_APPID}"\n'
+        'secret = { env = "JT_WX_APPSECRET" }\n',
+        archive=False,
+    )
+    good = run(
+        "channels", "--check", "--json", config=config, env={"JT_WX_APPSECRET": DEFAULT_SECRET}
+    )
+    assert good.returncode == 0, good.stderr
+    [wechat] = [d for d in json.loads(good.stdout) if d["name"] == "wechat"]
+    assert wechat["check"] == "ok"
+    assert [e["path"] for e in simulator(sandbox).log] == ["/cgi-bin/stable_token"]
+
+    wrong = "wrong-appsecret-0123456789abcdef"
+    refused = run("channels", "--check", "--json", config=config, env={"JT_WX_APPSECRET": wrong})
+    assert refused.returncode == 1, refused.stderr
+    [wechat] = [d for d in json.loads(refused.stdout) if d["name"] == "wechat"]
+    assert "refused the AppSecret (40125)" in wechat["check"]
+    assert "the environment variable JT_WX_APPSECRET" in wechat["check"]
+    assert wrong not in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize("sandbox", [Faults(failure_rate=1.0)], indirect=True)
+def test_a_busy_wechat_is_could_not_check_not_ok(tmp_path, sandbox, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, DEFAULT_SECRET)
+    publisher = wechat_publisher(tmp_path, sandbox.url, FakeClock())
+    with pytest.raises(TransientError):
+        publisher.channels["wechat"].instance.check()
+    found = publisher.check_channels()["wechat"]
+    assert found.startswith("could not check (") and found.endswith("; try again later)")
+    assert "503" in found
+    publisher.close()
+
+
+def test_an_unreachable_wechat_is_could_not_check(tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, DEFAULT_SECRET)
+    with socket.socket() as unused:  # a port nobody listens on: connection refused
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    publisher = wechat_publisher(tmp_path, url, FakeClock())
+    found = publisher.check_channels()["wechat"]
+    assert found.startswith("could not check (") and "try again later" in found
+    publisher.close()
 
 
 @pytest.mark.parametrize(
