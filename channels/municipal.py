@@ -171,7 +171,7 @@ class MunicipalChannel(Channel):
         @model_validator(mode="after")
         def _rest_needs_credentials(self) -> MunicipalChannel.Config:
             if self.mode == "rest":
-                # The sandbox knows its own app (sandbox-app / sandbox-secret).
+                # The sandbox knows its own app (sandbox-app / sandbox-secret-0123456789).
                 needed = ("base_url",) if self.base_url == "sandbox" else CREDENTIALS
                 missing = [k for k in needed if not getattr(self, k)]
                 if missing:
