@@ -201,3 +201,25 @@ def test_wechatpy_and_stable_token_keep_their_own_tokens(sandbox, client):
     client.draft.count()
     calls = [(e["path"], e["errcode"]) for e in simulator(sandbox).log]
     assert calls[-1] == ("/cgi-bin/draft/count", 0)  # the classic token still works
+
+
+def test_content_images_and_permanent_materials(client):
+    # An image for the article's content goes to media/uploadimg: its URL stays in the
+    # content, while an image from anywhere else is dropped, as WeChat does.
+    url = client.media.upload_image(("figure.jpg", io.BytesIO(JPG), "image/jpeg"))
+    assert url.startswith("https://mmbiz.qpic.cn/")
+    image = upload(client)
+    content = f'<p>现场照片：</p><img src="{url}"><img src="https://example.com/x.jpg">'
+    media_id = client.draft.add([article(image["media_id"], content=content)])["media_id"]
+    kept = client.draft.get(media_id)["news_item"][0]["content"]
+    assert url in kept and "example.com" not in kept
+    with pytest.raises(WeChatClientException) as refused:
+        client.media.upload_image(("notes.txt", io.BytesIO(b"not a picture"), "text/plain"))
+    assert refused.value.errcode == 40005
+
+    assert client.material.get_count()["image_count"] == 1
+    assert client.material.delete(image["media_id"])["errcode"] == 0
+    assert client.material.get_count()["image_count"] == 0
+    with pytest.raises(WeChatClientException) as refused:
+        client.material.delete(image["media_id"])
+    assert refused.value.errcode == 40007

@@ -10,7 +10,10 @@ works against it unchanged.
   The sandbox knows one app from the start: appid ``wx0000sandbox000000``, secret
   ``sandbox-secret-0123456789`` (more in the state file's ``apps``).
 * ``POST /cgi-bin/material/add_material?type=thumb|image``: multipart field ``media``;
-  a thumb is a JPG of at most 64 KB, an image at most 10 MB.
+  a thumb is a JPG of at most 64 KB, an image at most 10 MB; ``material/del_material``
+  and ``GET material/get_materialcount``.
+* ``POST /cgi-bin/media/uploadimg``: an image for an article's content (JPG or PNG, at
+  most 1 MB); its URL is one that draft/add keeps in the content.
 * ``POST /cgi-bin/draft/add``, ``draft/get``, ``draft/batchget``, ``draft/update``,
   ``draft/delete`` and ``GET draft/count``: drafts, with the
   article limits checked (title ≤ 32 characters, author ≤ 16, digest ≤ 128, content
@@ -73,6 +76,7 @@ TOKEN_SECONDS = 7200
 OVERLAP_SECONDS = 300
 THUMB_MAX_BYTES = 64 * 1024
 IMAGE_MAX_BYTES = 10 * 1024 * 1024
+CONTENT_IMAGE_MAX_BYTES = 1024 * 1024
 TITLE_MAX, AUTHOR_MAX, DIGEST_MAX = 32, 16, 128
 CONTENT_MAX_CHARS, CONTENT_MAX_BYTES = 20_000, 1024 * 1024
 IMAGE_HOST = "https://mmbiz.qpic.cn/"
@@ -95,10 +99,20 @@ _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>|<script\b[^>]*/?>", re.I |
 _IMG = re.compile(r"<img\b[^>]*>", re.I)
 _SRC = re.compile(r"""\bsrc\s*=\s*["']?([^"'\s>]+)""", re.I)
 _JPEG_MAGIC = b"\xff\xd8\xff"
-_IMAGE_MAGIC = (_JPEG_MAGIC, b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_IMAGE_MAGIC = (_JPEG_MAGIC, _PNG_MAGIC, b"GIF87a", b"GIF89a", b"BM")
+#: Upload kind → (what it is called, accepted magic bytes, formats, size limit).
+_PICTURES: dict[str, tuple[str, bytes | tuple[bytes, ...], str, int]] = {
+    "thumb": ("a thumb", _JPEG_MAGIC, "JPG", THUMB_MAX_BYTES),
+    "image": ("an image", _IMAGE_MAGIC, "JPG/PNG/GIF/BMP", IMAGE_MAX_BYTES),
+    "content": ("a content image", (_JPEG_MAGIC, _PNG_MAGIC), "JPG/PNG", CONTENT_IMAGE_MAX_BYTES),
+}
 #: Endpoints that need an access token, and the HTTP method each takes.
 _API: dict[str, str] = {
     "/cgi-bin/material/add_material": "POST",
+    "/cgi-bin/material/get_materialcount": "GET",
+    "/cgi-bin/material/del_material": "POST",
+    "/cgi-bin/media/uploadimg": "POST",
     "/cgi-bin/draft/add": "POST",
     "/cgi-bin/draft/get": "POST",
     "/cgi-bin/draft/batchget": "POST",
@@ -111,6 +125,17 @@ _API: dict[str, str] = {
     "/cgi-bin/freepublish/getarticle": "POST",
     "/cgi-bin/freepublish/delete": "POST",
 }
+
+
+#: Endpoints whose request is no JSON body (a multipart upload, or a GET).
+_NO_JSON_BODY = frozenset(
+    {
+        "/cgi-bin/material/add_material",
+        "/cgi-bin/material/get_materialcount",
+        "/cgi-bin/media/uploadimg",
+        "/cgi-bin/draft/count",
+    }
+)
 
 
 def _rid() -> str:
@@ -208,7 +233,7 @@ class WeChatSimulator:
         if refused is not None:
             return refused
         handler = getattr(self, "_" + path.removeprefix("/cgi-bin/").replace("/", "_"))
-        if path in ("/cgi-bin/material/add_material", "/cgi-bin/draft/count"):
+        if path in _NO_JSON_BODY:
             return handler(request)
         body = request.json()
         if not isinstance(body, dict):
@@ -324,22 +349,10 @@ class WeChatSimulator:
         kind = request.arg("type")
         if kind not in ("thumb", "image"):
             return error(40004, "invalid media type")
-        media = _multipart_file(request, "media")
-        if media is None:
-            return error(41005, "media data missing")
+        media = _picture(request, kind)
+        if isinstance(media, Response):
+            return media
         filename, content = media
-        if not content:
-            return error(44001, "empty media data")
-        if kind == "thumb":
-            if not content.startswith(_JPEG_MAGIC):
-                return error(40005, "invalid file type, a thumb must be a JPG")
-            if len(content) > THUMB_MAX_BYTES:
-                return error(40009, "invalid image size, a thumb is at most 64KB")
-        else:
-            if not content.startswith(_IMAGE_MAGIC):
-                return error(40005, "invalid file type")
-            if len(content) > IMAGE_MAX_BYTES:
-                return error(40009, "invalid image size, an image is at most 10MB")
         media_id = secrets.token_urlsafe(32)
         url = f"{IMAGE_HOST}sandbox_jpg/{media_id[:16]}/0?wx_fmt=jpeg"
         self.store.data["materials"][media_id] = {
@@ -350,6 +363,28 @@ class WeChatSimulator:
             "url": url,
         }
         return Response.json({"media_id": media_id, "url": url, "item": []})
+
+    def _material_get_materialcount(self, request: Request) -> Response:
+        kinds = [m["type"] for m in self.store.data["materials"].values()]
+        # Thumbs count among the images, as the console shows them.
+        images = sum(kind in ("image", "thumb") for kind in kinds)
+        return Response.json(
+            {"voice_count": 0, "video_count": 0, "image_count": images, "news_count": 0}
+        )
+
+    def _material_del_material(self, body: dict[str, Any], request: Request) -> Response:
+        if self.store.data["materials"].pop(body.get("media_id"), None) is None:
+            return error(40007, "invalid media_id")
+        return ok()
+
+    def _media_uploadimg(self, request: Request) -> Response:
+        """An image for an article's content: a URL on WeChat's image host (which
+        draft/add keeps in the content), no media_id."""
+        media = _picture(request, "content")
+        if isinstance(media, Response):
+            return media
+        digest = hashlib.sha256(media[1]).hexdigest()
+        return Response.json({"url": f"{IMAGE_HOST}sandbox_png/{digest[:16]}/0?wx_fmt=png"})
 
     # --- drafts -------------------------------------------------------------------------
 
@@ -662,6 +697,23 @@ def _shown(news: list[dict[str, Any]], no_content: bool) -> list[dict[str, Any]]
 
 def _base_url(request: Request) -> str:
     return "http://" + request.headers.get("host", "127.0.0.1")
+
+
+def _picture(request: Request, kind: str) -> tuple[str, bytes] | Response:
+    """The ``media`` file of an upload, or WeChat's refusal of it. ``kind``: a thumb
+    (JPG, 64 KB), an image material (10 MB) or a content image (JPG/PNG, 1 MB)."""
+    media = _multipart_file(request, "media")
+    if media is None:
+        return error(41005, "media data missing")
+    content = media[1]
+    if not content:
+        return error(44001, "empty media data")
+    name, magic, formats, limit = _PICTURES[kind]
+    if not content.startswith(magic):
+        return error(40005, f"invalid file type, {name} must be {formats}")
+    if len(content) > limit:
+        return error(40009, f"invalid image size, {name} is at most {limit // 1024}KB")
+    return media
 
 
 def _multipart_file(request: Request, field: str) -> tuple[str, bytes] | None:
