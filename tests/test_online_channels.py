@@ -12,9 +12,8 @@ from clihelp import EXAMPLES, run, write_config
 from gongkai import Publisher
 from gongkai.config import settings_from_dict
 from gongkai.sandbox import Faults, start
-from gongkai.sandbox.municipal import DEFAULT_APP_KEY, DEFAULT_APP_SECRET
-from gongkai.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET
 from support.fakes import Sleeper
+from support.sandbox_channels import sandbox_channels
 from support.server import Recorder, start_server
 
 ONLINE = ("platform", "wechat", "webhook")
@@ -31,8 +30,6 @@ RETRY = {"attempts": 8, "backoff_initial": 0.001, "backoff_max": 0.01}
 
 
 def test_every_example_reaches_every_online_channel_within_five_runs(tmp_path, monkeypatch):
-    monkeypatch.setenv("GONGKAI_MUNICIPAL_SECRET", DEFAULT_APP_SECRET)
-    monkeypatch.setenv("GONGKAI_WECHAT_SECRET", DEFAULT_SECRET)
     monkeypatch.setenv("GONGKAI_WEBHOOK_SECRET", "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0")
     receiver = Recorder()
     # The webhook receiver fails too: two items get 503s before it takes them.
@@ -40,6 +37,8 @@ def test_every_example_reaches_every_online_channel_within_five_runs(tmp_path, m
     server, url = start_server(receiver)
     now = [datetime(2026, 12, 1, 2, 0, tzinfo=UTC)]  # after the scheduled example's embargo
     with start(tmp_path, FAULTS) as sandbox:
+        channels = sandbox_channels(sandbox, monkeypatch, retry=RETRY)
+        channels["wechat"]["read_timeout"] = 5
         settings = settings_from_dict(
             {
                 "gongkai": {
@@ -50,22 +49,7 @@ def test_every_example_reaches_every_online_channel_within_five_runs(tmp_path, m
                 },
                 "channels": {
                     # A real URL needs credentials: the simulators' known apps.
-                    "platform": {
-                        "every_item": True,
-                        "base_url": sandbox.url_for("municipal"),
-                        "app_key": DEFAULT_APP_KEY,
-                        "app_secret": {"env": "GONGKAI_MUNICIPAL_SECRET"},
-                        "default_column": "jt-qita",
-                        "retry": RETRY,
-                    },
-                    "wechat": {
-                        "every_item": True,
-                        "base_url": sandbox.url_for("wechat"),
-                        "appid": DEFAULT_APPID,
-                        "secret": {"env": "GONGKAI_WECHAT_SECRET"},
-                        "read_timeout": 5,
-                        "retry": RETRY,
-                    },
+                    **channels,
                     "webhook": {
                         "every_item": True,
                         "url": url,

@@ -13,9 +13,8 @@ from conftest import make_item
 from gongkai import Publisher
 from gongkai.config import settings_from_dict
 from gongkai.sandbox import start
-from gongkai.sandbox.municipal import DEFAULT_APP_KEY, DEFAULT_APP_SECRET
-from gongkai.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET
 from support.fakes import Sleeper
+from support.sandbox_channels import sandbox_channels
 
 ONLINE = ("platform", "wechat")
 
@@ -28,28 +27,12 @@ def page_title(url: str) -> str:
 
 
 def test_receipt_urls_serve_the_item_until_it_is_withdrawn(tmp_path, monkeypatch):
-    monkeypatch.setenv("GONGKAI_MUNICIPAL_SECRET", DEFAULT_APP_SECRET)
-    monkeypatch.setenv("GONGKAI_WECHAT_SECRET", DEFAULT_SECRET)
     item = make_item(id="jt-receipt-001", title="金堂县公共租赁住房申请指南（第一批）")
     with start(tmp_path) as sandbox:
         settings = settings_from_dict(
             {
                 "gongkai": {"state_dir": str(tmp_path / "state"), "org_code": "11510121009087532X"},
-                "channels": {
-                    "platform": {
-                        "every_item": True,
-                        "base_url": sandbox.url_for("municipal"),
-                        "app_key": DEFAULT_APP_KEY,
-                        "app_secret": {"env": "GONGKAI_MUNICIPAL_SECRET"},
-                        "default_column": "jt-qita",
-                    },
-                    "wechat": {
-                        "every_item": True,
-                        "base_url": sandbox.url_for("wechat"),
-                        "appid": DEFAULT_APPID,
-                        "secret": {"env": "GONGKAI_WECHAT_SECRET"},
-                    },
-                },
+                "channels": sandbox_channels(sandbox, monkeypatch),
             },
             source="test-config.toml",
             base_dir=tmp_path,
