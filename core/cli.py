@@ -31,6 +31,8 @@ from .cli_output import (
     short_path,
     table,
 )
+from .cli_parity import add_arguments as add_parity_arguments
+from .cli_parity import cmd_parity as parity_verb
 from .cli_preview import add_arguments as add_preview_arguments
 from .cli_preview import cmd_preview
 from .cli_sandbox import add_arguments as add_sandbox_arguments
@@ -402,6 +404,10 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     return confirm_verb(args, _publisher, _item_id)
 
 
+def cmd_parity(args: argparse.Namespace) -> int:
+    return parity_verb(args, _publisher)
+
+
 def cmd_withdraw(args: argparse.Namespace) -> int:
     with _publisher(args, sends=True) as publisher:
         _item_id(publisher, args)
@@ -488,6 +494,13 @@ def build_parser() -> argparse.ArgumentParser:
         "left awaiting confirmation",
     )
     add_confirm_arguments(p)
+    p = verb(
+        "parity",
+        cmd_parity,
+        "check that every channel, online and on every wall, carries each item's current "
+        "edition; exit 1 when parity is broken",
+    )
+    add_parity_arguments(p)
     p = verb("channels", cmd_channels, "list installed channels and whether each is configured")
     p.add_argument(
         "--check",

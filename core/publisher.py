@@ -38,6 +38,11 @@ from .item import CST, Item, content_hash
 from .ledger import AttemptRecord, DeliveryRow, EditionRecord, Ledger, SQLiteLedger
 from .loader import LoadedItem, expand, load_paths
 from .log import get_logger, scrub, scrub_data
+from .parity import ParityReport
+from .parity import Setup as ParitySetup
+from .parity import compute as compute_parity
+from .parity_history import DayParity
+from .parity_history import history as parity_history
 from .results import RunResult
 from .run import Run
 from .settle import expire
@@ -549,6 +554,34 @@ class Publisher:
         Bad rows are reported in ``problems`` with their line numbers; good rows are
         recorded."""
         return confirm_rows(Path(path), self.confirm)
+
+    def parity(
+        self, *, overdue_days: int | None = None, now: datetime | None = None
+    ) -> ParityReport:
+        """Whether every channel each item needs carries its current edition, online
+        and on every wall (see :mod:`gongkai.parity`). ``overdue_days`` overrides
+        ``[parity] overdue_days``; ``now`` the Publisher's clock."""
+        setup = ParitySetup(
+            catalogue=self.catalogue,
+            enabled={
+                name: self.channel_classes[chs.type or name].cls.mode
+                for name, chs in self.channel_settings.items()
+            },
+            overdue_days=(
+                self.settings.parity.overdue_days if overdue_days is None else overdue_days
+            ),
+        )
+        now = now or self.clock()
+        if not self.has_ledger:
+            return ParityReport(now, setup.overdue_days)
+        return compute_parity(self.ledger, setup, now)
+
+    def parity_history(self, now: datetime | None = None, days: int = 90) -> list[DayParity]:
+        """How many items were at parity at the end of each of the last ``days`` days,
+        replayed from the attempt log (see :mod:`gongkai.parity_history`)."""
+        if not self.has_ledger:
+            return []
+        return parity_history(self.ledger, now or self.clock(), days)
 
     def retry(
         self, item_id: str | None = None, channel: str | None = None, *, unknown: bool = False
