@@ -23,7 +23,8 @@ def test_shipped_config_loads(monkeypatch):
     settings = load_settings(root / "config.toml")
     assert settings.state_dir == root / ".gongkai"
     with Publisher(settings, load_entry_points=False) as publisher:
-        assert sorted(publisher.channels) == ["archive", "platform", "portal", "wechat"]
+        channels = ["archive", "broadcast", "notice_board", "platform", "portal", "wechat"]
+        assert sorted(publisher.channels) == channels
         # The platform and WeChat go to simulators started in this process.
         for name in ("platform", "wechat"):
             url = publisher.channels[name].instance.config.base_url
