@@ -237,7 +237,8 @@ def _item(
     required = list(setup.catalogue.route(item, entry)) if entry else []
     by_channel = {r.channel: r for r in rows}
     withdrawn = summary.withdrawn_at is not None
-    names = list(dict.fromkeys([*required, *by_channel]))
+    # A withdrawn item need not reach a channel it never went to.
+    names = list(dict.fromkeys([*([] if withdrawn else required), *by_channel]))
     checker = _Checker(ledger, setup, summary, now)
     channels: list[ChannelParity] = []
     for name in names:
@@ -374,7 +375,8 @@ class _Checker:
         wall: dict[str, ConfirmationRecord] = {}
         for record in sorted(records, key=lambda r: r.at):
             wall[record.area] = record
-        receipt_areas = list(data.get("areas") or {})
+        # A receipt without areas (the platform's export batch) is one area, "".
+        receipt_areas = list(data.get("areas") or {}) or [""]
         take_down = data.get("action") == "take-down" or row.intent == Intent.WITHDRAW
         found: list[AreaParity] = []
         for area in dict.fromkeys([*receipt_areas, *wall]):
@@ -382,8 +384,8 @@ class _Checker:
             up = last.edition if last is not None and last.kind == "posted" else None
             since = last.at if last is not None else None
             if self.withdrawn or take_down:
-                if up is None:
-                    continue  # nothing up there
+                if up is None or row.state == State.WITHDRAWN:
+                    continue  # nothing up there, or the channel took it down itself
                 state, _, detail = self._waited("take-down", row, up, "withdrawn: take it down")
                 found.append(AreaParity(area, state, up, since, detail))
             elif up is not None and up == self.latest and area in receipt_areas:
