@@ -211,3 +211,21 @@ def test_render_shows_the_plan_without_writing(channel, tmp_path):
     rendition = channel.render(make_item())
     assert rendition.data["areas"] == {"三溪镇花园村": "三溪镇花园村.txt", "西河村": "西河村.txt"}
     assert not (tmp_path / "plain_notice").exists()
+
+
+def test_the_deployments_calendar_reaches_the_channel(tmp_path):
+    from gongkai import Publisher
+    from gongkai.config import settings_from_dict
+
+    settings = settings_from_dict(
+        {
+            "gongkai": {"state_dir": str(tmp_path)},
+            # A local rest day on Friday 27 November 2026.
+            "calendar": {"extra_holidays": ["2026-11-27"]},
+            "channels": {"notice_board": {}},
+        }
+    )
+    publisher = Publisher(settings, sends=False)
+    channel = publisher.channels["notice_board"].instance
+    period = channel.posting_period(make_item(), working_entry(2), date(2026, 11, 26))
+    assert period["to"] == "2026-11-30"
