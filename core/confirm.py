@@ -155,6 +155,12 @@ def confirm(
     areas: dict[str, dict[str, Any]] = {
         name: dict(value) for name, value in (data.get("areas") or {}).items()
     }
+    dropped = area.strip() if area else ""
+    listed = data.get("take_down_areas") or ()
+    if kind == "taken-down" and dropped in listed and dropped not in areas:
+        return _take_down_dropped(
+            ledger, row, receipt, dropped, when, day_only, by, now, photo, photos_dir
+        )
     _check_state(row, data, kind)
     names = list(areas) or [""]
     chosen = _choose_area(row, names, areas, area, kind)
@@ -196,9 +202,27 @@ def confirm(
         note += f"; waiting for {len(waiting)} more area(s)"
     event = Event.CONFIRMED if kind == "posted" else Event.TAKEN_DOWN
     record = ConfirmationRecord(item_id, channel, edition, chosen, kind, when, by, kept)  # type: ignore[arg-type]
+    _record(ledger, row, event, done, receipt, record, note, now)
+    after = row.state if not done else (State.DELIVERED if kind == "posted" else State.WITHDRAWN)
+    status = "confirmed" if kind == "posted" else "taken-down"
+    return Confirmation(
+        item_id, channel, edition, when, by, status, chosen, str(after), tuple(waiting), kept
+    )
+
+
+def _record(
+    ledger: Ledger,
+    row: DeliveryRow,
+    event: Event,
+    done: bool,
+    receipt: dict[str, Any],
+    record: ConfirmationRecord,
+    note: str,
+    now: datetime,
+) -> None:
     written = ledger.record_confirmation(
-        item_id,
-        channel,
+        row.item_id,
+        row.channel,
         state=row.state,
         edition=row.edition,
         event=event,
@@ -211,13 +235,53 @@ def confirm(
     if not written:
         # It moved between the read and the write (a newer edition, a withdrawal).
         raise UsageError(
-            f"item '{item_id}' on '{channel}' changed while confirming; run `gongkai "
-            f"status {item_id}` and confirm again if it still waits"
+            f"item '{row.item_id}' on '{row.channel}' changed while confirming; run "
+            f"`gongkai status {row.item_id}` and confirm again if it still waits"
         )
-    after = row.state if not done else (State.DELIVERED if kind == "posted" else State.WITHDRAWN)
-    status = "confirmed" if kind == "posted" else "taken-down"
+
+
+def _take_down_dropped(
+    ledger: Ledger,
+    row: DeliveryRow,
+    receipt: dict[str, Any],
+    area: str,
+    when: datetime,
+    day_only: bool,
+    by: str,
+    now: datetime,
+    photo: str | Path | None,
+    photos_dir: Path | None,
+) -> Confirmation:
+    """A new edition no longer goes to ``area``: its instruction sheet asked for the
+    old edition to come down there. Recorded beside the new posting, whose state it
+    leaves alone."""
+    data = dict(receipt.get("data") or {})
+    gone: dict[str, dict[str, Any]] = dict(data.get("taken_down_areas") or {})
+    edition = int(data.get("replaces_edition") or int(data.get("edition") or row.edition) - 1)
+    waiting = tuple(a for a in data.get("take_down_areas") or () if a not in gone)
+    if area in gone:
+        earlier = gone[area]
+        return Confirmation(
+            row.item_id, row.channel, edition, datetime.fromisoformat(earlier["taken_down_at"]),
+            earlier["taken_down_by"], "already-taken-down", area, row.state, waiting,
+            earlier.get("taken_down_photo"),
+        )  # fmt: skip
+    if row.state not in (State.AWAITING_CONFIRMATION, State.DELIVERED):
+        raise _not_waiting(row)
+    _check_time(ledger, row, {}, when, day_only, "taken-down")
+    kept = _keep_photo(photo, photos_dir) if photo is not None else None
+    gone[area] = {"taken_down_at": when.isoformat(), "taken_down_by": by}
+    if kept:
+        gone[area]["taken_down_photo"] = kept
+    receipt = {**receipt, "data": {**data, "taken_down_areas": gone}}
+    note = f"edition {edition} taken down in {area} (no longer posted there) by {by}"
+    record = ConfirmationRecord(
+        row.item_id, row.channel, edition, area, "taken-down", when, by, kept
+    )
+    _record(ledger, row, Event.TAKEN_DOWN, False, receipt, record, note, now)
+    left = tuple(a for a in waiting if a != area)
     return Confirmation(
-        item_id, channel, edition, when, by, status, chosen, str(after), tuple(waiting), kept
+        row.item_id, row.channel, edition, when, by, "taken-down", area, row.state, left, kept
     )
 
 

@@ -247,3 +247,34 @@ def test_the_confirm_verb_with_areas_and_a_csv(tmp_path):
         and "1 row(s) recorded, 1 refused" in batch.stdout
     )
     assert "it is delivered" in batch.stdout
+
+
+def test_an_area_a_new_edition_drops_takes_the_old_one_down(board, item_factory, clock):
+    for area in AREAS:
+        board.confirm("jt-board-001", "villageboard", area=area, at=date(2026, 11, 26), by="王")
+    clock.advance(days=1)
+    board.publish(item_factory(id="jt-board-001", area="三溪镇花园村", title="更正"))
+    data = row(board).receipt["data"]
+    assert (data["action"], data["take_down_areas"]) == ("replace", ["西河村"])
+    found = board.parity()
+    board_parity = next(c for c in found.items[0].channels if c.channel == "villageboard")
+    assert {a.area: a.state for a in board_parity.areas} == {
+        "三溪镇花园村": "stale",
+        "西河村": "take-down",
+    }
+    gone = board.confirm(
+        "jt-board-001", "villageboard", area="西河村", at=date(2026, 11, 27), by="李",
+        taken_down=True,
+    )  # fmt: skip
+    assert (gone.status, gone.edition, gone.state) == ("taken-down", 1, "awaiting-confirmation")
+    again = board.confirm(
+        "jt-board-001", "villageboard", area="西河村", at=date(2026, 11, 27), by="x",
+        taken_down=True,
+    )  # fmt: skip
+    assert again.status == "already-taken-down" and again.confirmed_by == "李"
+    board.confirm(
+        "jt-board-001", "villageboard", area="三溪镇花园村", at=date(2026, 11, 27), by="张"
+    )
+    after = next(c for c in board.parity().items[0].channels if c.channel == "villageboard")
+    assert {a.area: a.state for a in after.areas} == {"三溪镇花园村": "current"}
+    assert row(board).state == "delivered"
