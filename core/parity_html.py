@@ -198,12 +198,16 @@ def _chart(history: Sequence[DayParity]) -> str:
         f'<text x="{width}" y="{height - 6}" font-size="11" text-anchor="end" '
         f'fill="#1a1a1a">{last.day}</text>'
     )
-    best = max(history, key=lambda d: d.share)
-    worst = min(history, key=lambda d: d.share)
-    summary = (
-        f"今日一致{last.at_parity}项，共{last.items}项；近{len(history)}天最低"
-        f"{worst.share:.0%}（{worst.day}），最高{best.share:.0%}（{best.day}）。"
-    )
+    summary = f"今日一致{last.at_parity}项，共{last.items}项"
+    counted = [d for d in history if d.items]  # days before the first item say nothing
+    if counted:
+        best = max(counted, key=lambda d: d.share)
+        worst = min(counted, key=lambda d: d.share)
+        summary += (
+            f"；近{len(history)}天最低{worst.share:.0%}（{worst.day}），"
+            f"最高{best.share:.0%}（{best.day}）"
+        )
+    summary += "。"
     return "\n".join(
         [
             '<section aria-labelledby="chart-title" class="chart">',
