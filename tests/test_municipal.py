@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from clihelp import as_json, run, write_config
 from gongkai.channel import ChannelContext, DeliveryProgress, PreparedItem, Receipt
 from gongkai.channels.municipal import MunicipalChannel
-from gongkai.errors import AuthError, OutcomeUnknown, PermanentError, TransientError
+from gongkai.errors import AuthError, OutcomeUnknown, PermanentError, TransientError, UsageError
 from gongkai.item import Attachment
 from gongkai.ledger import AttemptRecord
 from gongkai.testing import ChannelContract
@@ -735,6 +735,35 @@ def rest_publisher(tmp_path: Path, clock: Clock, monkeypatch):
     monkeypatch.setenv("GONGKAI_MUNICIPAL_SECRET", SECRET)
     platform = {**CONFIG, "app_secret": {"env": "GONGKAI_MUNICIPAL_SECRET"}}
     return platform_publisher(tmp_path, clock, platform)
+
+
+def test_an_export_withdrawal_waits_for_the_clerk_to_take_it_down(tmp_path, clock):
+    """`gongkai withdraw` in export mode: a take-down row in this run's batch, and the
+    delivery waits (awaiting-confirmation) until `gongkai confirm --taken-down`."""
+    examples = Path(__file__).parent.parent / "examples" / "items"
+    item_id = "jt-2026-poverty-0501"
+    with export_publisher(tmp_path, clock) as publisher:
+        publisher.publish_paths([examples / "10-poverty-dibao-initial.md"])
+    clock.now += timedelta(hours=1)
+    with export_publisher(tmp_path, clock) as publisher:
+        result = publisher.withdraw(item_id, "名单有误")
+        row = publisher.ledger.row(item_id, "platform")
+    assert [(o.channel, o.status) for o in result.outcomes] == [
+        ("platform", "awaiting-confirmation")
+    ]
+    assert result.counts() == {"awaiting-confirmation": 1} and result.ok
+    assert row.state == "awaiting-confirmation" and row.receipt["data"]["action"] == "take-down"
+    sheet = tmp_path / "state" / "municipal-export" / "20261126-110000" / "撤回.xlsx"
+    assert result.outcome(item_id, "platform").artifact == str(sheet)
+    assert list(load_workbook(sheet).active.iter_rows(values_only=True))[1][0] == item_id
+    # Confirming it as posted is refused; its removal ends it.
+    clock.now += timedelta(hours=1)
+    with export_publisher(tmp_path, clock) as publisher:
+        with pytest.raises(UsageError):
+            publisher.confirm(item_id, "platform", at=clock.now, by="王敏")
+        done = publisher.confirm(item_id, "platform", at=clock.now, by="王敏", taken_down=True)
+        assert done.status == "taken-down"
+        assert publisher.ledger.row(item_id, "platform").state == "withdrawn"
 
 
 # --- gongkai channels --check ------------------------------------------------------------
