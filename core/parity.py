@@ -299,7 +299,7 @@ class _Checker:
         mode = self.setup.enabled.get(name)
         receipt = (row.receipt or {}) if row else {}
         data = receipt.get("data") or {}
-        offline = mode == "offline" or "areas" in data or bool(records)
+        offline = mode == "offline" or "areas" in data
         shown_mode = "offline" if offline else "online"
         if mode is None and row is None:
             why = "required by the catalogue; enable it in config.toml ([channels." + name + "])"

@@ -159,3 +159,25 @@ def test_the_verb_exits_1_when_parity_is_broken(tmp_path):
     assert "parity: BROKEN" in later.stdout
     # housing.policy requires the platform and the portal, not enabled here.
     assert "not-configured" in later.stdout
+
+
+def test_the_platforms_export_batch_is_one_area(make_publisher, item_factory, clock):
+    # Export mode: a batch to import by hand, confirmed without --area; the withdrawal
+    # waits for --taken-down like a notice board.
+    publisher = make_publisher(
+        plugins=[],
+        channels={"platform": {"mode": "export", "default_column": "jt-qita"}},
+    )
+    publisher.publish(item_factory())
+    assert states(publisher.parity(), "jt-test-001")["platform"] == "awaiting"
+    done = publisher.confirm("jt-test-001", "platform", at=date(2026, 11, 26), by="王")
+    assert (done.area, done.state) == ("", "delivered")
+    assert states(publisher.parity(), "jt-test-001")["platform"] == "current"
+    clock.advance(days=1)
+    publisher.withdraw("jt-test-001", "有误")
+    assert states(publisher.parity(), "jt-test-001")["platform"] == "take-down"
+    gone = publisher.confirm(
+        "jt-test-001", "platform", at=date(2026, 11, 27), by="王", taken_down=True
+    )
+    assert (gone.status, gone.state) == ("taken-down", "withdrawn")
+    assert publisher.parity().items == []
