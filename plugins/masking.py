@@ -24,7 +24,7 @@ by law is left whole.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -188,7 +188,15 @@ def _after_public_label(match: re.Match) -> bool:
 _COUNTRY_CODE = re.compile(r"^(?:[+＋]|00)(?:86|８６)[ \-]?")
 
 
+#: Every number masking looks for has a run of three digits or more (a mobile's
+#: first group, a landline's area code, an ID's groups): text without one is left as it
+#: is without running the patterns (most cells of a name list: names, 3组12号).
+_DIGIT_RUN = re.compile(f"{_D}{{3}}")
+
+
 def mask_text(text: str, policy) -> str:
+    if _DIGIT_RUN.search(text) is None:
+        return text
     # Listed as written ("028-84930000"), compared as digits.
     keep = {_digits(n) for n in policy.keep_numbers}
 
@@ -414,9 +422,25 @@ def mask_names(text: str, names: Sequence[str]) -> str:
     """``text`` with each of ``names`` masked wherever it appears, the longest name
     first where two overlap: a name from a list must not come back in a sentence
     below it ("周大勇的账户…")."""
+    return name_masker(names)(text)
+
+
+def name_masker(names: Sequence[str]) -> Callable[[str], str]:
+    """:func:`mask_names` for ``names``, bound once. Masking a list's thousands of
+    cells calls it per cell; looking the finder up each time hashed the whole name
+    tuple per cell, which was most of a 2,000-row list's preparation."""
     if not names:
-        return text
-    starts, known, lengths = _name_finder(tuple(names))
+        return _unchanged
+    finder = _name_finder(tuple(names))
+    return lambda text: _mask_found(text, finder)
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+def _mask_found(text: str, finder: tuple[re.Pattern[str], frozenset[str], list[int]]) -> str:
+    starts, known, lengths = finder
     parts, done, found = [], 0, starts.search(text)
     while found is not None:
         at = found.start()
@@ -436,11 +460,11 @@ def mask_markdown(text: str, policy, columns: Columns, names: Sequence[str] | No
     wherever else they appear. Columns declared public are left whole, numbers
     included."""
     lines = text.split("\n")
-    names = listed_names(text, columns) if names is None else names
+    mask_listed = name_masker(listed_names(text, columns) if names is None else names)
     rows = {index: (cells, roles) for index, cells, roles in _table_rows(lines, columns)}
     for index, line in enumerate(lines):
         if index not in rows:
-            lines[index] = mask_names(mask_text(line, policy), names)
+            lines[index] = mask_listed(mask_text(line, policy))
             continue
         cells, roles = rows[index]
         row = split_row(line)
@@ -455,11 +479,11 @@ def mask_markdown(text: str, policy, columns: Columns, names: Sequence[str] | No
                 for c, r in zip(cells, roles, strict=True)
             ]
             # Other cells may name a listed person too (备注: 与周大勇同户).
-            cells = [mask_names(c, names) for c in cells]
+            cells = [mask_listed(c) for c in cells]
         else:
             roles = [*roles, *["text"] * (len(cells) - len(roles))]
             cells = [
-                c if r == "public" else mask_names(mask_cell(c, r, policy), names)
+                c if r == "public" else mask_listed(mask_cell(c, r, policy))
                 for c, r in zip(cells, roles, strict=False)
             ]
         lines[index] = row.join(cells)
@@ -502,6 +526,7 @@ def mask_rows(
     declared public."""
     header_at = _header_at(rows, columns)
     roles = columns.roles([str(c) for c in rows[header_at]]) if header_at is not None else []
+    mask_listed = name_masker(names)
     masked = []
     for n, row in enumerate(rows):
         use = roles if header_at is not None and n > header_at else []
@@ -509,6 +534,6 @@ def mask_rows(
         for i, cell in enumerate(row):
             role = use[i] if i < len(use) else "text"
             done = mask_cell(cell, role, policy)
-            cells.append(done if role == "public" else mask_names(done, names))
+            cells.append(done if role == "public" else mask_listed(done))
         masked.append(cells)
     return masked

@@ -32,9 +32,9 @@ from gongkai.plugins.masking import (
     Columns,
     listed_names,
     mask_markdown,
-    mask_names,
     mask_rows,
     mask_text,
+    name_masker,
     row_names,
 )
 
@@ -185,8 +185,10 @@ def _masked_workbook(
     except Exception as exc:  # openpyxl raises many types for a broken file
         raise UnreadableAttachment(f"it cannot be opened as a workbook ({exc})") from exc
 
+    mask_listed = name_masker(names)
+
     def masked(text):
-        return text if not text else mask_names(mask_text(text, policy), names)
+        return text if not text else mask_listed(mask_text(text, policy))
 
     _refuse_external_links(book)
     changed = _drop_unmaskable_parts(book)
