@@ -33,6 +33,7 @@ from .cli_output import (
 )
 from .cli_parity import add_arguments as add_parity_arguments
 from .cli_parity import cmd_parity as parity_verb
+from .cli_plugins import plugins_text
 from .cli_preview import add_arguments as add_preview_arguments
 from .cli_preview import cmd_preview
 from .cli_sandbox import add_arguments as add_sandbox_arguments
@@ -296,6 +297,8 @@ def cmd_channels(args: argparse.Namespace) -> int:
         text += (
             f"\n\nnote: not set in this shell: {', '.join(missing)}; publish and withdraw need them"
         )
+    if args.verbose:
+        text += "\n\n" + plugins_text(publisher, data, cell_limit(args))
     emit(args, data, text)
     return EXIT_FAILED if failed else EXIT_OK
 

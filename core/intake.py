@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from gongkai.plugins.diagnostics import call_impl
+
 from .catalogue import Catalogue
 from .channel import PreparedItem
 from .config import ChannelSettings, Settings
@@ -124,7 +126,9 @@ class Intake:
             item = item.model_copy(update=updates)
         for impl in reversed(self.pm.hook.gongkai_prepare_item.get_hookimpls()):
             try:
-                changed = impl.function(item=item, settings=self.settings)
+                changed = call_impl(
+                    self.pm, "gongkai_prepare_item", impl, item=item, settings=self.settings
+                )
             except Exception as exc:  # noqa: BLE001 - a plugin bug must not eat the batch
                 return None, [
                     ItemProblem(

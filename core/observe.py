@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gongkai.plugins.diagnostics import call_impl
+
 from .errors import DeliveryError
 from .ledger import Event
 from .log import get_logger, scrub
@@ -76,7 +78,7 @@ class Watchers:
     def observe(self, hook: str, **kwargs: object) -> None:
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
             try:
-                impl.function(**{k: kwargs[k] for k in impl.argnames})
+                call_impl(self.pm, hook, impl, **{k: kwargs[k] for k in impl.argnames})
             except Exception as exc:  # noqa: BLE001 - observers never break delivery
                 log.warning(
                     "observer failed", plugin=impl.plugin_name, hook=hook, error=scrub(str(exc))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from gongkai.plugins.diagnostics import hooks_of
 from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugin_manager
 
 from . import sandbox, sources
@@ -462,6 +463,7 @@ class Publisher:
                     "config": self._shown_config(name),
                     # Whether check() tests anything (the base class's passes always).
                     "has_check": info.cls.check is not Channel.check,
+                    **self._plugin_fields(info.plugin),
                 }
             )
         rows.extend(
@@ -475,10 +477,22 @@ class Publisher:
                 "doc": "",
                 "config": {},
                 "has_check": False,
+                **self._plugin_fields(problem.plugin),
             }
             for problem in self.pm.problems
         )
         return rows
+
+    def _plugin_fields(self, plugin: str) -> dict[str, Any]:
+        """Where a channel's plugin comes from and the hooks it implements."""
+        origin = self.pm.origin(plugin)
+        registered = self.pm.get_plugin(plugin)
+        return {
+            "distribution": origin.distribution if origin else "",
+            "version": origin.version if origin else "",
+            "module": origin.module if origin else "",
+            "hooks": hooks_of(self.pm, registered) if registered is not None else [],
+        }
 
     def _shown_config(self, name: str) -> dict[str, Any]:
         """An enabled channel's effective settings as JSON data: SecretStr fields dump

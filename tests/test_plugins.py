@@ -27,13 +27,20 @@ def test_each_call_builds_a_fresh_manager():
 
 
 def test_duplicate_channel_names_are_refused_naming_both():
-    pm = get_plugin_manager(
-        load_entry_points=False, extra=[recording_plugin(Script(), name="archive")]
-    )
+    def manager():
+        return get_plugin_manager(
+            load_entry_points=False, extra=[recording_plugin(Script(), name="archive")]
+        )
+
+    pm = manager()
+    channels = collect_channels(pm)
+    assert "archive" not in channels and "webhook" in channels
+    assert {p.channel for p in pm.problems} == {"archive"} and len(pm.problems) == 2
+    assert "gongkai.channels.archive" in str(pm.problems[0])
+    assert "distribution 'gongkai'" in str(pm.problems[0])
     with pytest.raises(PluginError) as info:
-        collect_channels(pm)
-    assert "gongkai.channels.archive" in str(info.value)
-    assert "'archive'" in str(info.value)
+        collect_channels(manager(), strict=True)
+    assert "'archive'" in str(info.value) and "--strict" in str(info.value)
 
 
 def test_broken_builtin_is_reported_and_skipped():
@@ -117,7 +124,8 @@ def test_entry_point_plugin_is_found_and_broken_one_skipped(test_distribution):
     assert channels["hello"].plugin == "hello"
     [problem] = pm.problems
     assert problem.plugin == "broken"
-    assert "gongkai-hello" in problem.problem and "missing dependency foo" in problem.problem
+    assert "distribution 'gongkai-hello' 0.1" in str(problem)
+    assert "missing dependency foo" in problem.problem
     with pytest.raises(PluginError, match="broken"):
         get_plugin_manager(strict=True)
 
