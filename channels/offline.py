@@ -23,7 +23,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,6 +35,7 @@ from gongkai.channel import Channel, PreparedItem, Receipt, Rendition
 from gongkai.errors import PermanentError, TransientError
 from gongkai.fileio import write_atomic
 from gongkai.item import CST
+from gongkai.posting import posting_period
 from gongkai.workdays import WorkCalendar
 
 #: What separates the areas an item names: "三溪镇花园村、西河村".
@@ -133,22 +134,9 @@ class OfflineChannel(Channel):
     def posting_period(
         self, item: PreparedItem, catalogue_entry: Entry | None, start: date
     ) -> dict[str, Any] | None:
-        """The 公示期 from ``start`` (the publish date, counted as its first day when it
-        is a day of the period's kind): the catalogue's ``posting_min`` or the item's
-        ``posting_days``, whichever is longer, in the catalogue's unit (calendar days
-        when the catalogue sets no minimum). None when neither sets one."""
+        """The 公示期 from ``start``: see :func:`gongkai.posting.posting_period`."""
         minimum = catalogue_entry.posting_min if catalogue_entry else None
-        days = max(minimum.days if minimum else 0, item.posting_days or 0)
-        if days <= 0:
-            return None
-        unit = minimum.unit if minimum else "calendar"
-        if unit == "working":
-            counted = 1 if self.calendar.is_workday(start) else 0
-            first = start if counted else self.calendar.add_working_days(start, 1)
-            end = self.calendar.add_working_days(start, days - counted)
-        else:
-            first, end = start, start + timedelta(days=days - 1)
-        return {"from": first.isoformat(), "to": end.isoformat(), "days": days, "unit": unit}
+        return posting_period(item, minimum, self.calendar, start)
 
     def job(self, item: PreparedItem, previous: Receipt | None, area: str = "") -> AreaJob:
         entry = self.catalogue.get(item.catalog)

@@ -11,14 +11,14 @@ import contextvars
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import ChannelContractError, StateError
-from .item import Item
+from .item import CST, Item
 from .workdays import WorkCalendar
 
 if TYPE_CHECKING:
@@ -116,6 +116,20 @@ class ChannelContext:
     #: (``app_secret = { env = "GONGKAI_MUNICIPAL_SECRET" }``), so that an error about
     #: refused credentials can name the variable to fix.
     secret_env: dict[str, str] = field(default_factory=dict)
+
+    def today(self) -> date:
+        """Today in Beijing (UTC+8): at 07:00 in Jintang it is still yesterday in UTC."""
+        return self.clock().astimezone(CST).date()
+
+    def posting_period(self, item: Item, start: date | None = None) -> dict[str, Any] | None:
+        """The item's 公示期 from ``start`` (default :meth:`today`), as the
+        deployment's catalogue and calendar count it: ``{"from": "2026-11-26",
+        "to": "2026-12-04", "days": 7, "unit": "working"}``, or None when neither the
+        catalogue nor the item sets one. See :func:`gongkai.posting.posting_period`."""
+        from .posting import minimum_for, posting_period
+
+        when = self.today() if start is None else start
+        return posting_period(item, minimum_for(item, self.catalogue), self.calendar, when)
 
 
 @dataclass
