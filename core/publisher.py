@@ -437,8 +437,9 @@ class Publisher:
     def describe_channels(self) -> list[dict[str, Any]]:
         """Installed channels (entry points and ``[plugins] load``) and the further
         instances config makes of them (``type``), where each comes from, whether
-        config enables it, and its settings with secrets masked. A plugin that failed
-        to load is listed with name ``?`` and why."""
+        config enables it, and its settings with secrets masked; the plugin's
+        ``distribution``, ``version``, ``module`` and ``hooks``. A plugin that failed
+        to load or was refused is listed with name ``?`` and why."""
         rows: list[dict[str, Any]] = []
         listed = {name: name for name in self.channel_classes}
         for name, table in self.settings.channels.items():

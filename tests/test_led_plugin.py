@@ -15,11 +15,15 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from conftest import make_item
 
 from clihelp import EXAMPLES, ROOT
+from gongkai import ChannelContext
+from gongkai.workdays import WorkCalendar
 
 PLUGIN = ROOT / "examples" / "plugins" / "gongkai-led-screen"
 ITEM = EXAMPLES / "01-land-pre-announcement.md"
@@ -130,3 +134,30 @@ def test_the_plugins_own_tests_pass_in_its_environment(venv_python, tmp_path):
     )
     summary = ran.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "failed" not in summary and "error" not in summary
+
+
+def test_the_posting_period_a_plugin_reads_is_the_notice_boards(tmp_path):
+    """``ChannelContext.posting_period``, the public way the plugin counts its display
+    period: the catalogue's minimum in its unit, or the item's longer posting_days."""
+    context = ChannelContext(
+        name="led_screen",
+        state_dir=tmp_path,
+        clock=lambda: datetime(2026, 11, 25, 17, 0, tzinfo=UTC),  # Thursday 01:00 in Beijing
+        calendar=WorkCalendar.from_lists(holidays=[date(2026, 12, 1)]),
+    )
+    land = make_item(catalog="land.pre-announcement", posting_days=None)
+    assert context.today() == date(2026, 11, 26)
+    # 10 working days from Thursday 26 November, skipping two weekends and 1 December.
+    assert context.posting_period(land) == {
+        "from": "2026-11-26",
+        "to": "2026-12-10",
+        "days": 10,
+        "unit": "working",
+    }
+    assert context.posting_period(make_item(posting_days=3), date(2026, 11, 28)) == {
+        "from": "2026-11-28",
+        "to": "2026-11-30",
+        "days": 3,
+        "unit": "calendar",
+    }
+    assert context.posting_period(make_item()) is None
