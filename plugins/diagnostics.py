@@ -58,11 +58,15 @@ def origin_of_module(module: str) -> PluginOrigin:
     owners = ["gongkai"] if top == "gongkai" else _owners().get(top, [])
     if not owners:
         return PluginOrigin(NOT_PACKAGED, "", module)
+    return PluginOrigin(owners[0], _version(owners[0]), module)
+
+
+@cache
+def _version(distribution: str) -> str:
     try:
-        version = metadata.version(owners[0])
+        return metadata.version(distribution)
     except metadata.PackageNotFoundError:
-        version = ""
-    return PluginOrigin(owners[0], version, module)
+        return ""
 
 
 def origin_of_entry_point(ep: metadata.EntryPoint) -> PluginOrigin:

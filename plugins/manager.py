@@ -83,6 +83,8 @@ class GongkaiPluginManager(pluggy.PluginManager):
         self.problems: list[PluginProblem] = []
         #: Plugin name → origin, for every plugin registered by name or entry point.
         self.origins: dict[str, PluginOrigin] = {}
+        #: Plugins loaded by dotted name (built-ins, ``[plugins] load``).
+        self.dotted: set[str] = set()
         self.strict = False
         self.tracing = False
 
@@ -90,11 +92,20 @@ class GongkaiPluginManager(pluggy.PluginManager):
         return {name.rsplit(".", 1)[-1]: name for name, _ in self.list_name_plugin()}
 
     def origin(self, plugin: str) -> PluginOrigin | None:
-        if plugin not in self.origins and self.has_plugin(plugin):
+        """Where a plugin comes from; looked up when first asked, since a manager is
+        built for every Publisher and most never show it."""
+        if plugin not in self.origins:
             obj = self.get_plugin(plugin)
-            module = obj.__name__ if isinstance(obj, ModuleType) else type(obj).__module__
+            if isinstance(obj, ModuleType):
+                module = obj.__name__
+            elif obj is not None:
+                module = type(obj).__module__
+            elif plugin in self.dotted:
+                module = plugin  # a built-in or [plugins] load module that failed
+            else:
+                return None
             self.origins[plugin] = origin_of_module(module)
-        return self.origins.get(plugin)
+        return self.origins[plugin]
 
     def refuse(
         self,
@@ -154,7 +165,7 @@ def get_plugin_manager(
     for dotted in builtins:
         if _is_disabled(dotted, blocked):
             continue
-        pm.origins[dotted] = origin_of_module(dotted)
+        pm.dotted.add(dotted)
         try:
             pm.register(importlib.import_module(dotted), name=dotted)
         except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's fault
