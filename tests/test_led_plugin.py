@@ -10,6 +10,7 @@ its dependencies come from this interpreter and only the plugin is installed int
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import shutil
@@ -23,6 +24,7 @@ from conftest import make_item
 
 from clihelp import EXAMPLES, ROOT
 from gongkai import ChannelContext
+from gongkai import __all__ as PUBLIC_NAMES
 from gongkai.workdays import WorkCalendar
 
 PLUGIN = ROOT / "examples" / "plugins" / "gongkai-led-screen"
@@ -161,3 +163,22 @@ def test_the_posting_period_a_plugin_reads_is_the_notice_boards(tmp_path):
         "unit": "calendar",
     }
     assert context.posting_period(make_item()) is None
+
+
+def test_the_plugin_uses_only_gongkais_public_api():
+    """What a plugin may import from gongkai: the package itself (its ``__all__``),
+    ``gongkai.http`` and ``gongkai.testing``. Anything else may change under it."""
+
+    public_modules = {"gongkai", "gongkai.http", "gongkai.testing"}
+    for path in sorted(PLUGIN.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names if alias.name.startswith("gongkai.")]
+                assert set(names) <= public_modules, (path, names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gongkai"):
+                if node.module.startswith("gongkai_led_screen"):
+                    continue
+                assert node.module in public_modules, (path, node.module)
+                if node.module == "gongkai":
+                    imported = {alias.name for alias in node.names}
+                    assert imported <= set(PUBLIC_NAMES), (path, imported)
