@@ -10,6 +10,7 @@ after intake. Everything runs on the scheduler's pool, along the one action path
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -75,6 +76,11 @@ class Run:
         self.can = capabilities(channels)
         #: Called with (done, total) as actions finish; the CLI draws its bar with it.
         self.progress: Callable[[int, int], None] = lambda done, total: None
+        # stop() may come from another thread at any point of the run.
+        self._stop_lock = threading.Lock()
+        self._stopped = False
+        self._scheduler: Scheduler | None = None
+        self._drained: list[Task] = []
 
     # --- the verbs --------------------------------------------------------------------------
 
@@ -114,6 +120,21 @@ class Run:
         self._report(result, outcomes, {(r.item_id, r.channel): "withdraw" for r in rows})
         return result
 
+    def stop(self) -> None:
+        """Stop taking work (``gongkai worker`` told to stop): actions under way finish,
+        unstarted ones are given back now (their claims released) and reported
+        ``paused``; whatever the run would still queue is given back at its end."""
+        with self._stop_lock:
+            self._stopped = True
+            scheduler = self._scheduler
+            if scheduler is None:
+                return
+            left = scheduler.drain()
+            self._drained.extend(left)
+        unused = [t.claimed for t in left if t.claimed is not None]
+        if unused:
+            self.ledger.release(unused, self.clock())
+
     # --- scheduling ---------------------------------------------------------------------------
 
     def _schedule(
@@ -150,10 +171,18 @@ class Run:
             progress=self.progress,
         )
         scheduler.start()
+        with self._stop_lock:
+            self._scheduler = scheduler
+            stopped = self._stopped
+        if stopped:
+            self.stop()
         try:
             body(scheduler)
         finally:
             outcomes, leftover = scheduler.finish()
+            with self._stop_lock:
+                self._scheduler = None
+                drained, self._drained = self._drained, []
             try:
                 self.path.flush()
                 unused = [t.claimed for t in leftover if t.claimed is not None]
@@ -168,7 +197,9 @@ class Run:
             if scheduler.halted
             else "channel paused for this run; a later run sends it"
         )
-        for task in leftover:
+        if self._stopped and not scheduler.halted:
+            reason = "not started: the worker was told to stop; a later run sends it"
+        for task in [*drained, *leftover]:
             row = task.row
             outcomes[(row.item_id, row.channel)] = DeliveryOutcome(
                 row.item_id, row.channel, "paused", row.edition, reason
@@ -184,6 +215,8 @@ class Run:
         again: bool = False,
         recorded: bool = False,
     ) -> None:
+        if self._stopped:
+            return  # claim nothing more: a stopping worker would only give it back
         if recorded and item_ids:
             # Items this run just recorded: claim their resend-safe deliveries in one
             # statement; the rest (other channels, schedules) are listed below.

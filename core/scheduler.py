@@ -131,6 +131,17 @@ class Scheduler:
                 self.halted = error
             self.paused.update(self.queues)
 
+    def drain(self) -> list[Task]:
+        """Start nothing more and take the unstarted tasks off the queues (a worker
+        told to stop). Tasks running end on their own; tasks added later stay queued
+        and come back from :meth:`finish`."""
+        with self.lock:
+            self.paused.update(self.queues)
+            left = [task for q in self.queues.values() for task in q]
+            for q in self.queues.values():
+                q.clear()
+            return left
+
     def _take(self) -> tuple[int, Task] | None:
         # Caller holds the lock. Round-robin: a channel that got work goes to the back.
         for name in list(self.queues):
