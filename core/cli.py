@@ -19,6 +19,8 @@ from typing import Any
 from . import __version__
 from .cli_confirm import add_arguments as add_confirm_arguments
 from .cli_confirm import cmd_confirm as confirm_verb
+from .cli_ledger_export import add_arguments as add_ledger_export_arguments
+from .cli_ledger_export import cmd_ledger_export as ledger_export_verb
 from .cli_output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -411,6 +413,10 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return parity_verb(args, _publisher)
 
 
+def cmd_ledger_export(args: argparse.Namespace) -> int:
+    return ledger_export_verb(args, _publisher)
+
+
 def cmd_withdraw(args: argparse.Namespace) -> int:
     with _publisher(args, sends=True) as publisher:
         _item_id(publisher, args)
@@ -504,6 +510,13 @@ def build_parser() -> argparse.ArgumentParser:
         "edition; exit 1 when parity is broken",
     )
     add_parity_arguments(p)
+    p = verb(
+        "ledger-export",
+        cmd_ledger_export,
+        "write the standing work ledger (工作台账): every item, edition, delivery, "
+        "confirmation and withdrawal, as an .xlsx workbook or JSON",
+    )
+    add_ledger_export_arguments(p)
     p = verb("channels", cmd_channels, "list installed channels and whether each is configured")
     p.add_argument(
         "--check",

@@ -37,6 +37,8 @@ from .explain import Explanation, explain
 from .intake import Intake
 from .item import CST, Item, content_hash
 from .ledger import AttemptRecord, DeliveryRow, EditionRecord, Ledger, SQLiteLedger
+from .ledger_export import LedgerExport
+from .ledger_export import collect as collect_ledger
 from .loader import LoadedItem, expand, load_paths
 from .log import get_logger, scrub, scrub_data
 from .parity import ParityReport
@@ -597,6 +599,23 @@ class Publisher:
         if not self.has_ledger:
             return []
         return parity_history(self.ledger, now or self.clock(), days)
+
+    def ledger_export(
+        self,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        now: datetime | None = None,
+    ) -> LedgerExport:
+        """The standing work ledger (工作台账): every item with its 索引号, catalogue
+        entry, unit, dates, editions, channels, confirmations and withdrawal, as typed
+        rows (see :mod:`gongkai.ledger_export`); with ``start``/``end`` (days, Beijing
+        time), the items formed or acted on in that period.
+        :func:`gongkai.ledger_xlsx.write_xlsx` writes it as a workbook."""
+        now = now or self.clock()
+        if not self.has_ledger:
+            return LedgerExport(now, start, end)
+        return collect_ledger(self.ledger, self.catalogue, now, start, end)
 
     def retry(
         self, item_id: str | None = None, channel: str | None = None, *, unknown: bool = False
