@@ -13,10 +13,24 @@ against your channel::
 
 It needs ``pytest`` and ``responses`` (``pip install gongkai[test]``). HTTP checks mock
 every URL with ``responses``, so the suite never reaches a network.
+
+What it checks: that gongkai finds the channel through its entry point (install your
+package, ``pip install -e .``, before running it) under a valid name no other plugin
+offers; that Config rejects unknown keys, is frozen and masks secrets; that ``render``
+is pure; that receipts are well formed (a known status, JSON data, no secret in them,
+an artifact that exists); that a delivered item can be updated and withdrawn; that the
+declared ``guarantee`` holds (``idempotency-key``: the same key on a resend; ``upsert``:
+a resend overwrites; ``lookup``: ``reconcile`` finds what was sent and returns None for
+what was not); for HTTP channels, that 429 and 5xx are transient, other 4xx permanent
+and every ``requests`` exception classified; for offline channels, that a delivery
+ends ``awaiting-confirmation`` with its artifact on disk. See docs/writing-a-channel.md.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -26,9 +40,14 @@ from typing import Any, ClassVar
 import pytest
 import requests
 import responses
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
-from gongkai.plugins.manager import contract_problem
+from gongkai.plugins.manager import (
+    CHANNEL_NAME,
+    collect_channels,
+    contract_problem,
+    get_plugin_manager,
+)
 
 from .channel import (
     Channel,
@@ -41,9 +60,13 @@ from .channel import (
     unbind_progress,
 )
 from .errors import AuthError, DeliveryError, OutcomeUnknown, PermanentError, TransientError
+from .ledger.base import AttemptRecord
 
 _ANY_URL = re.compile(r".*")
 _METHODS = (responses.GET, responses.POST, responses.PUT, responses.PATCH, responses.DELETE)
+_RECEIPT_STATUSES = ("delivered", "publishing", "awaiting-confirmation", "withdrawn")
+#: What a withdrawal may end in: down, or waiting for a person to take it down.
+_WITHDRAWN_STATUSES = ("withdrawn", "awaiting-confirmation")
 
 # What every `requests` exception must become. A ConnectionError is ambiguous in
 # general; with "refused" in it the request surely never left.
@@ -54,6 +77,9 @@ REQUESTS_EXCEPTIONS: tuple[tuple[Exception, type[DeliveryError]], ...] = (
     (requests.exceptions.ChunkedEncodingError(), OutcomeUnknown),
     (requests.exceptions.SSLError(), TransientError),
     (requests.exceptions.TooManyRedirects(), TransientError),
+    # Any classification will do for these, as long as no `requests` exception leaks.
+    (requests.exceptions.ContentDecodingError(), DeliveryError),
+    (requests.RequestException(), DeliveryError),
 )
 
 
@@ -66,6 +92,14 @@ class ChannelContract:
     config: ClassVar[dict[str, Any]] = {}
     http: ClassVar[bool] = False
     success_json: ClassVar[dict[str, Any]] = {"id": "remote-1", "errcode": 0}
+    #: False for a channel class that only your tests define: it has no entry point,
+    #: so the discovery check is skipped (its name must still be free).
+    discoverable: ClassVar[bool] = True
+    #: Check ``reconcile`` (finds what was sent, None for what was not): always for a
+    #: ``lookup`` channel; set True to check it for another guarantee too.
+    check_reconcile: ClassVar[bool] = False
+    #: The header an ``idempotency-key`` channel carries its key in.
+    idempotency_header: ClassVar[str] = "Idempotency-Key"
 
     # --- fixtures authors may override --------------------------------------------
 
@@ -101,10 +135,75 @@ class ChannelContract:
             content_hash="0" * 64,
         )
 
+    # --- helpers for subclasses ------------------------------------------------------
+
+    def act(self, call: Any) -> tuple[Any, list[requests.PreparedRequest]]:
+        """Run ``call()``; for an HTTP channel every URL answers ``success_json``.
+        Returns what it returned and the HTTP requests it made."""
+        if not self.http:
+            return call(), []
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            self._mock_all(mock, json=self.success_json)
+            result = call()
+            return result, [c.request for c in mock.calls]
+
+    def check_receipt(
+        self, receipt: object, statuses: tuple[str, ...] = _RECEIPT_STATUSES
+    ) -> Receipt:
+        """A well-formed receipt: a known status, data the ledger can store as JSON, no
+        secret of the config in it, and an artifact (a file or folder) that exists."""
+        assert isinstance(receipt, Receipt), f"expected a Receipt, got {receipt!r}"
+        assert receipt.status in statuses, f"receipt status {receipt.status!r}: want {statuses}"
+        try:
+            stored = json.dumps(receipt.model_dump(mode="json"), ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise AssertionError(
+                f"receipt data must be JSON (the ledger stores it): {exc}"
+            ) from None
+        for secret in _secrets(self.channel_class.Config.model_validate(self.config)):
+            assert secret not in stored, "a secret of the config is in the receipt"
+        if receipt.artifact is not None:
+            assert Path(receipt.artifact).exists(), f"artifact {receipt.artifact} is missing"
+        return receipt
+
+    def next_edition(self, item: PreparedItem) -> PreparedItem:
+        """The item's next edition, with a corrected body."""
+        body = item.body + "\n\n（更正：办理时限为十五个工作日。）"
+        digest = hashlib.sha256(f"{item.content_hash}:{body}".encode()).hexdigest()
+        return item.model_copy(
+            update={"edition": item.edition + 1, "body": body, "content_hash": digest}
+        )
+
     # --- the contract -----------------------------------------------------------------
 
     def test_class_attributes(self) -> None:
         assert contract_problem(self.channel_class) is None
+
+    def test_name_is_valid(self) -> None:
+        name = self.channel_class.name
+        assert CHANNEL_NAME.match(name), (
+            f"channel name {name!r}: lowercase letters, digits and _, starting with a letter, "
+            "at most 32 characters (it names the [channels.<name>] table)"
+        )
+
+    def test_found_through_its_entry_point_under_a_free_name(self) -> None:
+        found, problems = _installed_channels()
+        name = self.channel_class.name
+        info = found.get(name)
+        if not self.discoverable:
+            assert info is None, f"channel name '{name}' is taken by {info.plugin}; pick another"
+            return
+        assert info is not None, (
+            f"gongkai does not find channel '{name}'. Declare an entry point in your "
+            f'pyproject.toml ([project.entry-points.gongkai] {name} = "your_package.module", '
+            "the module having a gongkai_register_channels hook that returns the class) and "
+            "install the package (pip install -e .)"
+            + "".join(f"\n  plugin problem: {p}" for p in problems)
+        )
+        assert info.cls is self.channel_class, (
+            f"channel name '{name}' is taken by {info.cls.__module__}.{info.cls.__qualname__} "
+            f"({info.plugin}), not this class; pick another name"
+        )
 
     def test_config_rejects_unknown_keys(self) -> None:
         with pytest.raises(ValidationError):
@@ -138,8 +237,87 @@ class ChannelContract:
             if self.http:
                 self._mock_all(mock, json=self.success_json)
             receipt = channel.deliver(item, channel.render(item), None)
-        assert isinstance(receipt, Receipt)
-        assert receipt.status in ("delivered", "publishing", "awaiting-confirmation")
+        self.check_receipt(receipt, ("delivered", "publishing", "awaiting-confirmation"))
+
+    def test_offline_delivery_awaits_confirmation(
+        self, channel: Channel, item: PreparedItem
+    ) -> None:
+        if self.channel_class.mode != "offline":
+            pytest.skip("not an offline channel")
+        receipt, _ = self.act(lambda: channel.deliver(item, channel.render(item), None))
+        self.check_receipt(receipt, ("awaiting-confirmation",))
+        assert receipt.artifact, "an offline receipt names its artifact (what a person posts)"
+
+    def test_update_and_withdraw_a_delivered_item(
+        self, channel: Channel, item: PreparedItem
+    ) -> None:
+        first, _ = self.act(lambda: channel.deliver(item, channel.render(item), None))
+        self.check_receipt(first)
+        second_edition = self.next_edition(item)
+        rendition = channel.render(second_edition)
+        second, _ = self.act(lambda: channel.deliver(second_edition, rendition, first))
+        self.check_receipt(second, ("delivered", "publishing", "awaiting-confirmation"))
+        if not self.channel_class.supports("withdraw"):
+            pytest.skip("the channel has no withdraw: take-downs are done by hand")
+        gone, _ = self.act(lambda: channel.withdraw(second_edition, second, "信息有误"))
+        self.check_receipt(gone, _WITHDRAWN_STATUSES)
+
+    def test_guarantee_is_honoured(self, channel: Channel, item: PreparedItem) -> None:
+        """A resend of one edition (after an unknown outcome core sends it again, with
+        no receipt) is as safe as the guarantee claims."""
+        guarantee = self.channel_class.guarantee
+        if guarantee == "lookup":
+            assert self.channel_class.supports("reconcile"), (
+                "a lookup channel must implement reconcile"
+            )
+            pytest.skip("checked by test_reconcile_finds_only_what_was_sent")
+        if guarantee not in ("idempotency-key", "upsert"):
+            pytest.skip(f"nothing to check for guarantee {guarantee!r}")
+        rendition = channel.render(item)
+        before = _files(channel.context.state_dir)
+        first, sent_first = self.act(lambda: channel.deliver(item, rendition, None))
+        once = _files(channel.context.state_dir)
+        again, sent_again = self.act(lambda: channel.deliver(item, rendition, None))
+        assert (again.external_id, again.artifact) == (first.external_id, first.artifact), (
+            "a resend of the same edition must land where the first one did"
+        )
+        assert _files(channel.context.state_dir) == once, (
+            "a resend wrote new files instead of overwriting the first delivery's "
+            f"(had {sorted(once - before)})"
+        )
+        if guarantee == "idempotency-key" and self.http:
+            keys_first = _header_values(sent_first, self.idempotency_header)
+            keys_again = _header_values(sent_again, self.idempotency_header)
+            assert keys_first, f"no request carried an {self.idempotency_header} header"
+            assert keys_first == keys_again, (
+                f"a resend must carry the same {self.idempotency_header}: "
+                f"{keys_first} then {keys_again}"
+            )
+        if guarantee == "upsert" and self.http:
+            assert _targets(sent_first) == _targets(sent_again), (
+                "an upsert resend must address the same resources as the first delivery"
+            )
+
+    def test_reconcile_finds_only_what_was_sent(self, channel: Channel, item: PreparedItem) -> None:
+        if not (self.check_reconcile or self.channel_class.guarantee == "lookup"):
+            pytest.skip("not a lookup channel (set check_reconcile = True to check it)")
+        assert self.channel_class.supports("reconcile"), "this channel has no reconcile"
+        if self.http:
+            pytest.skip("HTTP: reconcile needs the remote; test it against your own fake")
+        receipt, _ = self.act(lambda: channel.deliver(item, channel.render(item), None))
+        found = channel.reconcile(item, _attempt(channel, item))
+        assert found is not None, "reconcile did not find the edition that was delivered"
+        self.check_receipt(found)
+        assert found.external_id == receipt.external_id
+        never = item.model_copy(update={"id": "contract-never-sent", "content_hash": "e" * 64})
+        assert channel.reconcile(never, _attempt(channel, never)) is None, (
+            "reconcile must return None for an item that was never sent"
+        )
+        newer = self.next_edition(item)
+        assert channel.reconcile(newer, _attempt(channel, newer)) is None, (
+            "reconcile found edition 2 where only edition 1 was sent: compare the edition "
+            "or content hash, not only the item id"
+        )
 
     @pytest.mark.parametrize("status", [429, 500, 502, 503])
     def test_server_errors_are_transient(
@@ -152,7 +330,7 @@ class ChannelContract:
             with pytest.raises((TransientError, OutcomeUnknown)):
                 channel.deliver(item, channel.render(item), None)
 
-    @pytest.mark.parametrize("status", [400, 404, 422])
+    @pytest.mark.parametrize("status", [400, 404, 413, 422])
     def test_client_errors_are_permanent(
         self, channel: Channel, item: PreparedItem, status: int
     ) -> None:
@@ -187,6 +365,57 @@ class ChannelContract:
             self._mock_all(mock, body=exc)
             with pytest.raises(expected):
                 channel.deliver(item, channel.render(item), None)
+
+
+@functools.cache
+def _installed_channels() -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The channels gongkai finds (built in and through entry points) and the plugin
+    problems met on the way; once per test session."""
+    pm = get_plugin_manager()
+    found = collect_channels(pm)
+    return found, tuple(str(p) for p in pm.problems)
+
+
+def _secrets(value: Any) -> Iterator[str]:
+    """Every secret value in a config (nested dicts and lists too)."""
+    if isinstance(value, SecretStr):
+        if value.get_secret_value():
+            yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for _, field in value:
+            yield from _secrets(field)
+    elif isinstance(value, dict):
+        for field in value.values():
+            yield from _secrets(field)
+    elif isinstance(value, list | tuple):
+        for field in value:
+            yield from _secrets(field)
+
+
+def _files(root: Path) -> frozenset[str]:
+    return frozenset(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def _header_values(sent: list[requests.PreparedRequest], header: str) -> list[str]:
+    return [r.headers[header] for r in sent if header in r.headers]
+
+
+def _targets(sent: list[requests.PreparedRequest]) -> list[tuple[str, str]]:
+    return [(str(r.method), str(r.url)) for r in sent]
+
+
+def _attempt(channel: Channel, item: PreparedItem) -> AttemptRecord:
+    """The logged delivery of this edition whose answer never came."""
+    now = channel.context.clock()
+    return AttemptRecord(
+        item_id=item.id,
+        channel=channel.context.name,
+        edition=item.edition,
+        action="deliver",
+        started_at=now,
+        finished_at=now,
+        outcome="unknown",
+    )
 
 
 __all__ = ["REQUESTS_EXCEPTIONS", "ChannelContract"]

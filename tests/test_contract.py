@@ -13,6 +13,7 @@ from gongkai.testing import ChannelContract
 class TestArchive(ChannelContract):
     channel_class = ArchiveChannel
     config = {}
+    check_reconcile = True
 
     def test_record_is_the_rendition_and_rewrite_is_idempotent(self, channel, item):
         rendition = channel.render(item)

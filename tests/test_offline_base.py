@@ -26,6 +26,7 @@ class PlainNotice(OfflineChannel):
 class TestPlainNoticeContract(ChannelContract):
     channel_class = PlainNotice
     config: dict = {}
+    discoverable = False  # defined here, not installed with an entry point
 
 
 def make_item(edition: int = 1, area: str | None = "三溪镇花园村、西河村", **extra) -> PreparedItem:
