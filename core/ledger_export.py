@@ -19,7 +19,7 @@ calendar, :meth:`gongkai.catalogue.Catalogue.deadline`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -54,12 +54,7 @@ class EditionEntry:
     title: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "edition": self.edition,
-            "recorded_at": self.recorded_at.isoformat(),
-            "content_hash": self.content_hash,
-            "title": self.title,
-        }
+        return _plain(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -78,16 +73,7 @@ class ChannelEntry:
     last_error: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "channel": self.channel,
-            "state": self.state,
-            "edition": self.edition,
-            "delivered_edition": self.delivered_edition,
-            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
-            "url": self.url,
-            "attempts": self.attempts,
-            "last_error": self.last_error,
-        }
+        return _plain(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -105,16 +91,7 @@ class ConfirmationEntry:
     recorded_at: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "channel": self.channel,
-            "area": self.area,
-            "kind": self.kind,
-            "edition": self.edition,
-            "at": self.at.isoformat(),
-            "by": self.by,
-            "photo": self.photo,
-            "recorded_at": self.recorded_at.isoformat() if self.recorded_at else None,
-        }
+        return _plain(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -151,30 +128,7 @@ class LedgerItem:
         return self.published_at.astimezone(CST).date() if self.published_at else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "item_id": self.item_id,
-            "index_number": self.index_number,
-            "title": self.title,
-            "catalog": self.catalog,
-            "catalog_name": self.catalog_name,
-            "domain": self.domain,
-            "responsible_unit": self.responsible_unit,
-            "publisher": self.publisher,
-            "document_number": self.document_number,
-            "kind": self.kind,
-            "area": self.area,
-            "formed_on": _iso(self.formed_on),
-            "time_limit": self.time_limit,
-            "due_on": _iso(self.due_on),
-            "published_at": _iso(self.published_at),
-            "timeliness": self.timeliness,
-            "edition": self.edition,
-            "editions": [e.as_dict() for e in self.editions],
-            "channels": [c.as_dict() for c in self.channels],
-            "confirmations": [c.as_dict() for c in self.confirmations],
-            "withdrawn_at": _iso(self.withdrawn_at),
-            "withdraw_reason": self.withdraw_reason,
-        }
+        return _plain(asdict(self))
 
 
 @dataclass
@@ -347,3 +301,14 @@ def _date(text: str | None) -> date | None:
 
 def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _plain(value: Any) -> Any:
+    """JSON's types: dates and times as ISO 8601 text, tuples as lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

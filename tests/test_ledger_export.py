@@ -175,6 +175,13 @@ def test_cli_json_and_period(ledger, tmp_path, capsys):
     assert {i["item_id"] for i in data["items"]} == {EDITED, WITHDRAWN, "jt-2026-trading-0702"}
     assert (data["from"], data["to"], data["xlsx"]) == ("2026-11-28", "2026-11-30", str(out))
     edited = next(i for i in data["items"] if i["item_id"] == EDITED)
+    assert list(edited) == [
+        "item_id", "index_number", "title", "catalog", "catalog_name", "domain",
+        "responsible_unit", "publisher", "document_number", "kind", "area", "formed_on",
+        "time_limit", "due_on", "published_at", "timeliness", "edition", "editions",
+        "channels", "confirmations", "withdrawn_at", "withdraw_reason",
+    ]  # fmt: skip
+    assert (edited["formed_on"], edited["timeliness"]) == ("2026-11-16", "on-time")
     assert [e["edition"] for e in edited["editions"]] == [1, 2]
     assert edited["confirmations"][0]["by"] == "花园村 王文书"
     assert edited["published_at"] == "2026-11-27T02:00:00+00:00"
