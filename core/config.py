@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from gongkai.plugins.manager import CHANNEL_NAME
@@ -233,6 +234,40 @@ class ParitySettings(_Frozen):
     overdue_days: int = Field(default=3, ge=0, le=365)
 
 
+class ReportWeights(_Frozen):
+    """How much each part of the assessment counts in a unit's score (``gongkai
+    report``). A part with no case for a unit (no policy released, say) is left out and
+    the others share its weight."""
+
+    timeliness: float = Field(default=40, ge=0)
+    cycles: float = Field(default=20, ge=0)
+    interpretation: float = Field(default=15, ge=0)
+    responses: float = Field(default=10, ge=0)
+    parity: float = Field(default=15, ge=0)
+
+    @model_validator(mode="after")
+    def _something_counts(self) -> ReportWeights:
+        if not any(self.model_dump().values()):
+            raise ValueError("every weight is 0; give at least one part a weight above 0")
+        return self
+
+
+class ReportSettings(_Frozen):
+    """``gongkai report``: the assessment (考核) and its notice (通报)."""
+
+    weights: ReportWeights = ReportWeights()
+    #: A policy's 解读 is in step when published within this many working days of it.
+    interpretation_days: int = Field(default=3, ge=0, le=60)
+    #: Catalogue entry keys (fnmatch patterns) whose releases are policies needing a 解读.
+    policy_entries: tuple[str, ...] = ("*.policy", "*-policy")
+    #: A unit with at least this score and nothing overdue is commended in the notice.
+    commend_score: float = Field(default=90, ge=0, le=100)
+    #: Who issues the notice (落款).
+    issuer: str = "金堂县政务公开工作领导小组办公室"
+    #: A Jinja2 template replacing the shipped notice (relative to the config file).
+    notice_template: Path | None = None
+
+
 class PluginSettings(_Frozen):
     """``strict``: a broken plugin is fatal. ``disabled``: plugin names to block.
     ``load``: extra plugin modules by dotted name, for local plugins that are not
@@ -264,6 +299,7 @@ class Settings(_Frozen):
     content: ContentSettings = ContentSettings()
     plugins: PluginSettings = PluginSettings()
     parity: ParitySettings = ParitySettings()
+    report: ReportSettings = ReportSettings()
     # With no config file at all, the archive channel still records every edition.
     channels: dict[str, dict[str, Any]] = {"archive": {"every_item": True}}
 
@@ -285,6 +321,7 @@ _SECTIONS = {
     "content",
     "plugins",
     "parity",
+    "report",
     "channels",
 }
 
@@ -370,7 +407,8 @@ def settings_from_dict(
             "unknown key",
             "list words in sensitive_words, or in the file sensitive_words_file names",
         )
-    for section in ("org_codes", "calendar", "privacy", "content", "plugins", "parity", "channels"):
+    sections = ("org_codes", "calendar", "privacy", "content", "plugins", "parity", "report")
+    for section in (*sections, "channels"):
         if section in data:
             flat[section] = data[section]
     flat.update(overrides)
@@ -412,8 +450,25 @@ def settings_from_dict(
             "catalogue": catalogue,
             "attachments_root": root,
             "content": _with_file_words(settings.content, source, base_dir),
+            "report": _with_template(settings.report, source, base_dir),
         }
     )
+
+
+def _with_template(report: ReportSettings, source: str, base_dir: Path) -> ReportSettings:
+    path = report.notice_template
+    if path is None:
+        return report
+    path = path if path.is_absolute() else base_dir / path
+    if not path.is_file():
+        raise ConfigError(
+            source,
+            "report.notice_template",
+            f"notice template {path} does not exist",
+            "fix the path (relative to this config file), or remove the key to use the "
+            "shipped template",
+        )
+    return report.model_copy(update={"notice_template": path})
 
 
 def _with_file_words(content: ContentSettings, source: str, base_dir: Path) -> ContentSettings:
