@@ -183,7 +183,7 @@ def collect(
     walls: dict[str, list[ConfirmationRecord]] = {}
     for record in ledger.confirmations():
         walls.setdefault(record.item_id, []).append(record)
-    published = _first_published(ledger, walls)
+    published = first_published(ledger, walls)
     today = now.astimezone(CST).date()
     for summary in ledger.item_summaries():
         payload = summary.payload
@@ -215,7 +215,7 @@ def collect(
             time_limit=entry.time_limit.label() if entry else "",
             due_on=summary.due_on,
             published_at=first,
-            timeliness=_timeliness(summary.due_on, first, summary.withdrawn_at, today),
+            timeliness=timeliness(summary.due_on, first, summary.withdrawn_at, today),
             edition=summary.latest_edition,
             editions=editions,
             channels=tuple(_channel(r) for r in rows.get(summary.item_id, ())),
@@ -228,9 +228,12 @@ def collect(
     return export
 
 
-def _first_published(
+def first_published(
     ledger: Ledger, walls: dict[str, list[ConfirmationRecord]]
 ) -> dict[str, datetime]:
+    """When each item was first published: the first attempt that left one of its
+    deliveries ``delivered``, or the first confirmation (``walls``: the confirmation
+    record by item id) that it went up on a wall, whichever came first."""
     first: dict[str, datetime] = {}
 
     def seen(item_id: str, at: datetime) -> None:
@@ -249,9 +252,10 @@ def _first_published(
     return first
 
 
-def _timeliness(
+def timeliness(
     due_on: date | None, published: datetime | None, withdrawn: datetime | None, today: date
 ) -> Timeliness:
+    """An item's first publication against its deadline, both as days in Beijing time."""
     if published is None and withdrawn is not None:
         return "withdrawn-unpublished"
     if due_on is None:

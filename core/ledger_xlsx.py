@@ -45,6 +45,15 @@ STATE_LABELS = {
     "unknown": "结果未知",
     "withdrawn": "已撤回",
 }
+#: The same states of a withdrawn item's delivery, which is being taken down.
+TAKE_DOWN_LABELS = {
+    "pending": "待撤下",
+    "in-flight": "撤下中",
+    "awaiting-confirmation": "待确认撤下",
+    "retry-wait": "撤下等待重试",
+    "failed": "撤下失败",
+    "unknown": "撤下结果未知",
+}
 KIND_LABELS = {"release": "发布", "interpretation": "解读", "response": "回应"}
 CONFIRMATION_LABELS = {"posted": "已张贴/播放", "taken-down": "已撤下"}
 
@@ -85,7 +94,7 @@ def _tables(export: LedgerExport) -> Iterator[tuple[str, list[Column], Iterable[
     )
     yield "发布渠道", DELIVERY_COLUMNS, (
         (*_ids(i), i.title, _channel_name(c.channel), c.channel,
-         STATE_LABELS.get(c.state, c.state), c.state, c.edition, c.delivered_edition, i.edition,
+         _state(i, c.state), c.state, c.edition, c.delivered_edition, i.edition,
          c.updated_at, c.attempts, c.url, scrub(c.last_error) if c.last_error else None)
         for i in items
         for c in i.channels
@@ -148,10 +157,16 @@ def _channel_name(channel: str) -> str:
     return CHANNEL_NAMES.get(channel, channel)
 
 
+def _state(item: LedgerItem, state: str) -> str:
+    if item.withdrawn_at and state in TAKE_DOWN_LABELS:
+        return TAKE_DOWN_LABELS[state]
+    return STATE_LABELS.get(state, state)
+
+
 def _channels_text(item: LedgerItem) -> str:
     parts = []
     for c in item.channels:
-        state = STATE_LABELS.get(c.state, c.state)
+        state = _state(item, c.state)
         parts.append(f"{_channel_name(c.channel)}：{state} 第{c.edition}版")
     return "；".join(parts)
 

@@ -15,7 +15,7 @@ import pytest
 
 from clihelp import EXAMPLES
 from gongkai.cli import main
-from gongkai.ledger_export import _timeliness
+from gongkai.ledger_export import timeliness
 from gongkai.ledger_xlsx import ITEM_COLUMNS, write_xlsx
 
 CHANNELS = {"archive": {"every_item": True}, "notice_board": {"portal_url": "https://x.cn/"}}
@@ -25,14 +25,14 @@ HOSTILE = "jt-2026-hostile-0901"
 HOSTILE_TITLE = '=HYPERLINK("http://evil.example/","点击")关于13812345678的公告'
 WITHDRAW_REASON = "-1 内容有误，撤回重发"
 EDITED = "jt-2026-land-0101"
-WITHDRAWN = "jt-2026-education-0801"
+WITHDRAWN = "jt-2026-dilapidated-0403"
 
 
 @pytest.fixture
 def ledger(make_publisher, clock, tmp_path):
     """The examples published on Friday 27 November 2026, 10:00 Beijing time; one
     board posting confirmed that day; the land pre-announcement corrected and the
-    enrolment draft withdrawn on Monday 30 November."""
+    subsidy list withdrawn on Monday 30 November."""
     clock.now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
     items = tmp_path / "items"
     shutil.copytree(EXAMPLES, items)
@@ -107,6 +107,8 @@ def test_workbook_cell_by_cell(ledger, tmp_path):
     withdrawn = dict(zip(header, items[WITHDRAWN], strict=True))
     assert (withdrawn["状态"], withdrawn["撤回原因"]) == ("已撤回", WITHDRAW_REASON)
     assert withdrawn["撤回时间"] == datetime(2026, 11, 30, 10, 0)
+    # Its board notice was written but never confirmed: the take-down waits for a person.
+    assert withdrawn["发布渠道及状态"] == "归档：已撤回 第1版；公示栏：待确认撤下 第1版"
 
     # The hostile title: masked, shown as text with Excel's quote prefix, never a formula.
     masked = '=HYPERLINK("http://evil.example/","点击")关于138****5678的公告'
@@ -204,11 +206,11 @@ def test_cli_json_and_period(ledger, tmp_path, capsys):
         (None, datetime(2026, 12, 3, tzinfo=UTC), "withdrawn-unpublished"),
     ],
 )
-def test_timeliness_against_the_deadline(published, withdrawn, expected):
+def testtimeliness_against_the_deadline(published, withdrawn, expected):
     today = date(2026, 12, 5)
-    assert _timeliness(date(2026, 12, 1), published, withdrawn, today) == expected
+    assert timeliness(date(2026, 12, 1), published, withdrawn, today) == expected
 
 
-def test_timeliness_without_a_deadline_or_before_it():
-    assert _timeliness(date(2026, 12, 9), None, None, date(2026, 12, 5)) == "not-due"
-    assert _timeliness(None, None, None, date(2026, 12, 5)) == "no-deadline"
+def testtimeliness_without_a_deadline_or_before_it():
+    assert timeliness(date(2026, 12, 9), None, None, date(2026, 12, 5)) == "not-due"
+    assert timeliness(None, None, None, date(2026, 12, 5)) == "no-deadline"
