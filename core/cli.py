@@ -21,6 +21,8 @@ from .cli_confirm import add_arguments as add_confirm_arguments
 from .cli_confirm import cmd_confirm as confirm_verb
 from .cli_ledger_export import add_arguments as add_ledger_export_arguments
 from .cli_ledger_export import cmd_ledger_export as ledger_export_verb
+from .cli_new_channel import add_arguments as add_new_channel_arguments
+from .cli_new_channel import cmd_new_channel
 from .cli_output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -554,6 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--org-code",
         help="the organisation's 统一社会信用代码 (18 characters), written as org_code",
     )
+    p = verb(
+        "new-channel",
+        cmd_new_channel,
+        "write a ready package for a channel of your own: pyproject, channel, tests, README",
+    )
+    add_new_channel_arguments(p)
     p = verb("sandbox", cmd_sandbox, "serve simulators of the WeChat and municipal APIs locally")
     add_sandbox_arguments(p)
     p = verb("preview", cmd_preview, "serve the portal's built site on 127.0.0.1 to look at it")

@@ -36,6 +36,12 @@
 
    Any other language, or a fence without one, fails: give it a runner here or mark
    it ``text``.
+
+   A fence of any language with ``excerpt="…"`` is not run but must appear, verbatim,
+   in the file it names: a path in the repository (``excerpt="tests/test_x.py"``), or
+   ``excerpt="<kind>:<path>"`` for a file of the package ``gongkai new-channel
+   tv_subtitles --<kind>`` writes (``excerpt="http:src/gongkai_tv_subtitles/channel.py"``),
+   whose own tests run it (tests/test_new_channel.py).
 4. Every link in docs/*.md and README.md (outside code) is a relative path to a file
    or folder inside the repository: the docs travel with the code, and a reader of a
    checkout or a source archive can follow every one.
@@ -66,6 +72,7 @@ import pytest
 from gongkai import Channel, Publisher
 from gongkai.catalogue import Catalogue
 from gongkai.cli import build_parser
+from gongkai.cli_new_channel import KINDS, render_package
 from gongkai.config import settings_from_dict
 from gongkai.ledger.states import State, markdown_table
 from gongkai.plugins import hookspecs
@@ -251,12 +258,33 @@ def workspace(tmp_path, monkeypatch) -> Path:
 def test_snippet_runs(snippet: Snippet, request):
     if snippet.lang == "text":
         pytest.skip("text: not runnable by design")
+    if "excerpt" in snippet.attrs:
+        check_excerpt(snippet)
+        return
     runner = RUNNERS.get(snippet.lang)
     assert runner is not None, (
         f"{snippet.where(ROOT)}: no runner for a ```{snippet.lang or '(no language)'} block; "
         "give it one of " + ", ".join(sorted(RUNNERS)) + ", or mark it ```text if it cannot run"
     )
     runner(snippet, request)
+
+
+#: The channel name the guide's excerpts of the scaffold use.
+SCAFFOLD_EXAMPLE = "tv_subtitles"
+
+
+def check_excerpt(snippet: Snippet) -> None:
+    source = snippet.attrs["excerpt"]
+    kind, _, inner = source.partition(":")
+    if inner and kind in KINDS:
+        text = render_package(SCAFFOLD_EXAMPLE, kind).get(inner)
+    else:
+        path = ROOT / source
+        text = path.read_text(encoding="utf-8") if path.is_file() else None
+    assert text is not None, f"{snippet.where(ROOT)}: excerpt of {source}, which does not exist"
+    assert snippet.code.strip("\n") in text, (
+        f"{snippet.where(ROOT)}: not found verbatim in {source}; copy it again from there"
+    )
 
 
 # --- python -------------------------------------------------------------------------------
