@@ -308,6 +308,21 @@ class Ledger(abc.ABC):
         ``pending``; an interrupted lookup or take-down is simply queued again."""
 
     @abc.abstractmethod
+    def extend_leases(self, owner: str, now: datetime, lease_until: datetime) -> int:
+        """Renew the lease of every claim ``owner`` holds (every in-flight row whose
+        token is ``owner#…``) to ``lease_until``: the heartbeat of a running worker, so
+        a long delivery keeps its claim. A lease already run out by ``now`` is not
+        renewed: the claim may be settled by anyone. Returns how many were renewed."""
+
+    def wait_for_work(self, timeout: float, sleep: Callable[[float], None]) -> bool:
+        """Wait up to ``timeout`` seconds, by calling ``sleep``, for another process to
+        record work; True if it may have. A backend that can be told (PostgreSQL:
+        LISTEN/NOTIFY) returns as soon as it is; this default sleeps the whole time
+        and returns False, and the caller then simply looks."""
+        sleep(timeout)
+        return False
+
+    @abc.abstractmethod
     def requeue(
         self, item_id: str, channel: str, states: Sequence[str], now: datetime, note: str
     ) -> bool:

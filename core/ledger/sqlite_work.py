@@ -27,6 +27,9 @@ _CLAIMABLE = {
 }
 
 
+#: How often, in seconds, a waiting worker looks whether another process wrote.
+WAIT_SLICE = 0.25
+
 #: Only sending counts as a try of the retry schedule; looking something up does not.
 _COUNTED = frozenset({Action.DELIVER, Action.WITHDRAW})
 
@@ -287,6 +290,32 @@ class ClaimWork:
                 )
                 expired.append(row)
         return expired
+
+    def extend_leases(self, owner: str, now: datetime, lease_until: datetime) -> int:
+        prefix = f"{owner}#"
+        with self._write() as db:
+            return db.execute(
+                "UPDATE deliveries SET lease_until = ? WHERE state = 'in-flight' "
+                "AND substr(lease_owner, 1, ?) = ? AND lease_until > ?",
+                (ts(lease_until), len(prefix), prefix, ts(now)),
+            ).rowcount
+
+    def wait_for_work(self, timeout: float, sleep: Callable[[float], None]) -> bool:
+        # SQLite cannot notify: look every WAIT_SLICE seconds whether another
+        # connection committed (data_version moves only for others' commits).
+        def version() -> int:
+            with self._lock:
+                return self._db.execute("PRAGMA data_version").fetchone()[0]
+
+        start = version()
+        waited = 0.0
+        while waited < timeout:
+            step = min(WAIT_SLICE, timeout - waited)
+            sleep(step)
+            waited += step
+            if version() != start:
+                return True
+        return False
 
     def requeue(
         self, item_id: str, channel: str, states: Sequence[str], now: datetime, note: str
