@@ -43,6 +43,8 @@ from .cli_preview import cmd_preview
 from .cli_sandbox import add_arguments as add_sandbox_arguments
 from .cli_sandbox import cmd_sandbox
 from .cli_setup import cmd_catalogue, cmd_init
+from .cli_worker import add_arguments as add_worker_arguments
+from .cli_worker import cmd_worker as worker_verb
 from .config import CONFIG_ENV
 from .errors import (
     ConfigError,
@@ -419,6 +421,10 @@ def cmd_ledger_export(args: argparse.Namespace) -> int:
     return ledger_export_verb(args, _publisher)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    return worker_verb(args, _publisher)
+
+
 def cmd_withdraw(args: argparse.Namespace) -> int:
     with _publisher(args, sends=True) as publisher:
         _item_id(publisher, args)
@@ -519,6 +525,13 @@ def build_parser() -> argparse.ArgumentParser:
         "confirmation and withdrawal, as an .xlsx workbook or JSON",
     )
     add_ledger_export_arguments(p)
+    p = verb(
+        "worker",
+        cmd_worker,
+        "keep delivering: settle, take in due work, deliver, wait for more; until SIGTERM",
+        json_flag=False,
+    )
+    add_worker_arguments(p)
     p = verb("channels", cmd_channels, "list installed channels and whether each is configured")
     p.add_argument(
         "--check",

@@ -10,6 +10,7 @@ after intake. Everything runs on the scheduler's pool, along the one action path
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter
@@ -81,6 +82,11 @@ class Run:
         self._stopped = False
         self._scheduler: Scheduler | None = None
         self._drained: list[Task] = []
+        #: At most this many rows of the ledger's backlog per run (None: all). A worker
+        #: sets it, so that one pass does not claim a whole backlog that other workers
+        #: could share; it picks a random part of what is due, so workers listing the
+        #: same backlog at once seldom reach for the same rows.
+        self.window: int | None = None
 
     # --- the verbs --------------------------------------------------------------------------
 
@@ -227,6 +233,9 @@ class Run:
                 self.ledger.release(stale, self.clock())
             scheduler.add(Task(r, r) for r in claimed if (r.item_id, r.channel) in fresh)
         rows = self.ledger.due(self.clock(), self.can, item_ids)
+        if item_ids is None and self.window is not None and len(rows) > self.window:
+            picked = sorted(random.sample(range(len(rows)), self.window))
+            rows = [rows[i] for i in picked]  # in the ledger's order: oldest due first
         if channel is not None:
             rows = [r for r in rows if r.channel == channel]
         if not again:
