@@ -46,6 +46,8 @@ from .parity import Setup as ParitySetup
 from .parity import compute as compute_parity
 from .parity_history import DayParity
 from .parity_history import history as parity_history
+from .report import Report
+from .report import compute as compute_report
 from .results import RunResult
 from .run import Run
 from .settle import expire
@@ -616,6 +618,40 @@ class Publisher:
         if not self.has_ledger:
             return LedgerExport(now, start, end)
         return collect_ledger(self.ledger, self.catalogue, now, start, end)
+
+    def report(
+        self,
+        start: date,
+        end: date,
+        *,
+        unit: str | None = None,
+        area: str | None = None,
+        now: datetime | None = None,
+    ) -> Report:
+        """The assessment (考核) of every responsible unit over ``start``–``end`` (days,
+        Beijing time, inclusive): timeliness, update cycles, interpretations, responses,
+        parity, corrections and withdrawals, a score from ``[report.weights]`` and a
+        ranking (see :mod:`gongkai.report`). ``unit`` narrows it to one responsible
+        unit, ``area`` to one key area (domain key or Chinese name); an unknown area
+        raises ValueError."""
+        now = now or self.clock()
+        export = self.ledger_export(now=now)
+        related: dict[str, list[str]] = {}
+        for item in export.items:
+            if item.kind == "interpretation":
+                related[item.item_id] = self.ledger.edition(item.item_id)[0].get("related") or []
+        return compute_report(
+            export,
+            self.parity(now=now),
+            self.catalogue,
+            self.calendar,
+            self.settings.report,
+            start,
+            end,
+            related=related,
+            unit=unit,
+            area=area,
+        )
 
     def retry(
         self, item_id: str | None = None, channel: str | None = None, *, unknown: bool = False
