@@ -40,6 +40,8 @@ log = get_logger(__name__)
 #: A pass takes at most this many due rows per unit of ``concurrency``: short passes
 #: let several workers share a backlog and let new work in between.
 WINDOW = 8
+#: Longest single wait on the ledger, in seconds, between two looks for a stop request.
+WAIT_SLICE = 1.0
 #: Outcomes that mean the pass did nothing itself: another process had the row.
 _IDLE = frozenset({"in-flight", "paused"})
 
@@ -226,8 +228,17 @@ class Worker:
         return all(o.status in _IDLE for o in result.outcomes)
 
     def _wait_for_work(self) -> None:
+        """Wait up to ``poll`` seconds for new work, in slices, so that a stop request
+        ends the wait soon even on a backend whose wait cannot be interrupted."""
+
         def sleep(seconds: float) -> None:
             self._wake.wait(seconds)
 
-        if self.publisher.ledger.wait_for_work(self.poll, sleep):
-            log.debug("woken by new work")
+        ledger = self.publisher.ledger
+        remaining = self.poll
+        while remaining > 0 and not self._wake.is_set():
+            step = min(remaining, WAIT_SLICE)
+            if ledger.wait_for_work(step, sleep):
+                log.debug("woken by new work")
+                return
+            remaining -= step

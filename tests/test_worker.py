@@ -115,26 +115,27 @@ def test_sqlite_wait_for_work_wakes_when_another_process_records(tmp_path):
 
 
 def test_an_idle_worker_waits_on_the_ledger_between_passes(tmp_path):
-    """No tight loop: with nothing due, every pass is followed by one wait of --poll."""
+    """No tight loop: with nothing due, a pass is followed by a wait of up to --poll
+    seconds on the ledger (in slices, so a stop is heard); new work ends it early."""
     config = drain.write_config(tmp_path, "http://127.0.0.1:9/items")
     sys.path.insert(0, str(drain.SUPPORT))
     try:
         with Publisher.from_config(config) as publisher:
-            worker = Worker(publisher, poll=7.0)
+            worker = Worker(publisher, poll=2.5)
             waits = []
 
             def wait_for_work(timeout, sleep):
                 waits.append(timeout)
-                if len(waits) == 2:
-                    worker.request_stop()
-                return False
+                if len(waits) >= 3:
+                    worker.request_stop()  # heard before the last half second is asked
+                return len(waits) == 1  # the first wait is woken by new work
 
             publisher.ledger.wait_for_work = wait_for_work
             worker.serve()
     finally:
         sys.path.remove(str(drain.SUPPORT))
     assert worker.passes == 2
-    assert waits == [7.0, 7.0]
+    assert waits == [1.0, 1.0, 1.0]
 
 
 def _json_lines(path):
