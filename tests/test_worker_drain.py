@@ -24,13 +24,31 @@ FULL = pytest.mark.skipif(
 )
 
 
+def _postgres_ledger_landed() -> bool:
+    from gongkai.config import Settings
+
+    return "ledger" in Settings.model_fields
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request):
+    """None (SQLite under the test's folder), or a PostgreSQL schema of this test's own."""
+    if request.param == "sqlite":
+        yield None
+        return
+    if not _postgres_ledger_landed():
+        pytest.skip("no PostgreSQL ledger backend in this checkout yet ([gongkai] ledger)")
+    with drain.pg_schema("worker") as url:
+        yield url
+
+
 @pytest.mark.parametrize(
     ("total", "chaos_every"),
     [pytest.param(400, 0.5, id="400"), pytest.param(20_000, 3.0, id="20000", marks=FULL)],
 )
-def test_four_workers_under_chaos_send_nothing_twice(tmp_path, total, chaos_every):
+def test_four_workers_under_chaos_send_nothing_twice(tmp_path, total, chaos_every, ledger_url):
     with drain.remote(latency=0.03) as remote:
-        config = drain.write_config(tmp_path, remote.url)
+        config = drain.write_config(tmp_path, remote.url, ledger=ledger_url)
         drain.fill(config, total)
         done = drain.drain(
             config, tmp_path, total=total, workers=4, chaos_every=chaos_every, timeout=3600
