@@ -1,4 +1,5 @@
-"""The SQLite ledger's state machine and invariants, on real SQLite files."""
+"""The ledger's state machine and invariants, on both backends: real SQLite files and
+a real PostgreSQL server (a schema of its own per test, see tests/support/pg.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gongkai.errors import StateError
 from gongkai.ledger import (
     Capabilities,
     Event,
@@ -16,7 +18,10 @@ from gongkai.ledger import (
     SQLiteLedger,
     Step,
 )
+from gongkai.ledger.postgres import MIGRATIONS as PG_MIGRATIONS
+from gongkai.ledger.select import open_ledger
 from gongkai.ledger.sqlite import MIGRATIONS, _statements
+from support.pg import BACKENDS, empty_ledger, ledger_url
 
 NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 LEASE = NOW + timedelta(minutes=15)
@@ -36,11 +41,10 @@ def record(item_id="a", digest="h1", channels=("c",), **kw):
     )
 
 
-@pytest.fixture
-def ledger(tmp_path):
-    db = SQLiteLedger(tmp_path / "ledger.sqlite3")
-    yield db
-    db.close()
+@pytest.fixture(params=BACKENDS)
+def ledger(request, tmp_path):
+    with empty_ledger(request.param, tmp_path) as db:
+        yield db
 
 
 def claim(ledger, item_id="a", owner="w", now=NOW):
@@ -58,8 +62,10 @@ def state_of(ledger, item_id="a"):
     return (row.state, row.edition, row.intent)
 
 
-def test_schema_is_versioned_and_wal(ledger, tmp_path):
+def test_schema_is_versioned_and_wal(tmp_path):
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
     assert ledger.schema_version == len(MIGRATIONS) == 4
+    ledger.close()
     raw = sqlite3.connect(tmp_path / "ledger.sqlite3")
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     raw.execute("PRAGMA user_version=99")
@@ -115,13 +121,27 @@ def test_claim_is_exclusive_and_finish_needs_the_lease(ledger):
     assert (row.state, row.delivered_edition, row.receipt["external_id"]) == ("delivered", 1, "x")
 
 
-def test_two_connections_cannot_claim_the_same_delivery(tmp_path):
-    one = SQLiteLedger(tmp_path / "l.sqlite3")
-    two = SQLiteLedger(tmp_path / "l.sqlite3")
-    one.ingest([record()], NOW)
-    [row] = one.due(NOW, CAN)
-    claims = [one.claim(row, "p1", NOW, LEASE), two.claim(row, "p2", NOW, LEASE)]
-    assert sum(c is not None for c in claims) == 1
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_connections_cannot_claim_the_same_delivery(backend, tmp_path):
+    with ledger_url(backend, tmp_path) as url:
+        one, two = open_ledger(url), open_ledger(url)
+        one.ingest([record()], NOW)
+        [row] = one.due(NOW, CAN)
+        claims = [one.claim(row, "p1", NOW, LEASE), two.claim(row, "p2", NOW, LEASE)]
+        assert sum(c is not None for c in claims) == 1
+        one.close()
+        two.close()
+
+
+def test_a_postgres_schema_newer_than_gongkai_is_left_alone(tmp_path):
+    with ledger_url("postgresql", tmp_path) as url:
+        ledger = open_ledger(url)
+        assert ledger.schema_version == len(PG_MIGRATIONS)
+        with ledger._write() as db:
+            db.execute("UPDATE gongkai_schema SET version = 99")
+        ledger.close()
+        with pytest.raises(StateError, match="newer than this gongkai"):
+            open_ledger(url)
 
 
 def test_expired_or_orphaned_lease_becomes_unknown_never_pending(ledger):
@@ -190,14 +210,14 @@ def test_finish_of_an_older_edition_cannot_overwrite_a_newer_row(ledger):
     assert ledger.row("a", "c").edition == 2
 
 
-def test_attempt_log_is_append_only(ledger, tmp_path):
+def test_attempt_log_is_append_only(ledger):
+    """The database itself refuses: not only gongkai's code paths."""
     ledger.ingest([record()], NOW)
     finish(ledger, claim(ledger), Step(Event.FAILED, error="HTTP 400"))
-    raw = sqlite3.connect(tmp_path / "ledger.sqlite3")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        raw.execute("UPDATE attempts SET outcome = 'delivered'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        raw.execute("DELETE FROM attempts")
+    for statement in ("UPDATE attempts SET outcome = 'delivered'", "DELETE FROM attempts"):
+        with pytest.raises(Exception, match="append-only"), ledger._write() as db:
+            db.execute(statement)
+    assert [a.outcome for a in ledger.attempts("a")] == ["failed"]
 
 
 def test_scheduled_rows_are_not_due_before_their_time(ledger):

@@ -42,8 +42,12 @@ class RememberFiles:
             return
         with self._write() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO files (path, size, mtime_ns, digest, context, seen_ns, "
-                "item_ids, attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                # Standard SQL (not INSERT OR REPLACE): PostgreSQL runs it too.
+                "INSERT INTO files (path, size, mtime_ns, digest, context, seen_ns, item_ids, "
+                "attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+                "size = excluded.size, mtime_ns = excluded.mtime_ns, digest = excluded.digest, "
+                "context = excluded.context, seen_ns = excluded.seen_ns, "
+                "item_ids = excluded.item_ids, attachments = excluded.attachments",
                 [
                     (
                         r.path,

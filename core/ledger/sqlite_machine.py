@@ -50,8 +50,12 @@ class _Facts:
 class Transitions:
     """Mixin: the one write path for delivery rows and the attempt log."""
 
+    #: How a write reads a row before moving it. SQLite's write lock covers the whole
+    #: file; a backend with row locks locks the row here (``FOR UPDATE``).
+    _FACTS = _FACTS
+
     def _facts(self, db: sqlite3.Connection, item_id: str, channel: str) -> _Facts | None:
-        found = db.execute(_FACTS, (item_id, channel)).fetchone()
+        found = db.execute(self._FACTS, (item_id, channel)).fetchone()
         return _Facts(*found) if found else None
 
     def _move(
