@@ -41,6 +41,12 @@ class ClaimWork:
     _db: sqlite3.Connection
     _lock: threading.RLock
 
+    #: The in-flight rows a settling run looks at. SQLite's write lock covers the
+    #: file; a backend with row locks skips rows another settler holds.
+    _IN_FLIGHT = (
+        f"SELECT {_ROW_COLUMNS}, d.lease_until FROM deliveries d WHERE d.state = 'in-flight'"
+    )
+
     def due(
         self, now: datetime, can: Capabilities, item_ids: Sequence[str] | None = None
     ) -> list[DeliveryRow]:
@@ -251,10 +257,7 @@ class ClaimWork:
                 return []
         expired: list[DeliveryRow] = []
         with self._write() as db:
-            rows = db.execute(
-                f"SELECT {_ROW_COLUMNS}, d.lease_until FROM deliveries d "
-                "WHERE d.state = 'in-flight'"
-            ).fetchall()
+            rows = db.execute(self._IN_FLIGHT).fetchall()
             for values in rows:
                 row = _row(values)
                 lease_until = parse_ts(values[-1])
