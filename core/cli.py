@@ -19,6 +19,8 @@ from typing import Any
 from . import __version__
 from .cli_confirm import add_arguments as add_confirm_arguments
 from .cli_confirm import cmd_confirm as confirm_verb
+from .cli_ledger import add_arguments as add_ledger_arguments
+from .cli_ledger import cmd_ledger
 from .cli_ledger_export import add_arguments as add_ledger_export_arguments
 from .cli_ledger_export import cmd_ledger_export as ledger_export_verb
 from .cli_new_channel import add_arguments as add_new_channel_arguments
@@ -525,6 +527,13 @@ def build_parser() -> argparse.ArgumentParser:
         "confirmation and withdrawal, as an .xlsx workbook or JSON",
     )
     add_ledger_export_arguments(p)
+    p = verb(
+        "ledger",
+        cmd_ledger,
+        "the ledger's upkeep: migrate its schema, copy a SQLite ledger into PostgreSQL",
+        json_flag=False,
+    )
+    add_ledger_arguments(p, [common, reporting])
     p = verb(
         "worker",
         cmd_worker,

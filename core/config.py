@@ -288,6 +288,11 @@ class Settings(_Frozen):
     concurrency: int = Field(default=8, ge=1, le=256)
     lease_seconds: float = Field(default=900.0, gt=0)
     ledger_sync: Literal["normal", "full"] = "normal"
+    #: None: the embedded SQLite file under state_dir. ``postgresql://user@host/db``:
+    #: a PostgreSQL database that writers and workers on several hosts share.
+    ledger: str | None = None
+    #: The environment variable holding the PostgreSQL password (never the file).
+    ledger_password_env: str | None = None
     #: No default: an index number is permanent, so one minted from a placeholder
     #: code would be wrong for ever.
     org_code: OrgCode | None = None
@@ -303,9 +308,33 @@ class Settings(_Frozen):
     # With no config file at all, the archive channel still records every edition.
     channels: dict[str, dict[str, Any]] = {"archive": {"every_item": True}}
 
+    @field_validator("ledger")
+    @classmethod
+    def _ledger_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "write a PostgreSQL URL, postgresql://user@host:5432/database, or leave "
+                "ledger out to use the SQLite file under state_dir"
+            )
+        if re.search(r"://[^/@]*:[^/@]*@", value) or re.search(r"[?&]password=", value):
+            raise ValueError(
+                "a password is written in the URL; remove it and name the environment "
+                'variable that holds it: ledger_password_env = "GONGKAI_PG_PASSWORD"'
+            )
+        return value
+
     @property
     def ledger_path(self) -> Path:
         return self.state_dir / "ledger.sqlite3"
+
+    def ledger_password(self) -> str | None:
+        """The PostgreSQL password from ``ledger_password_env``'s variable (checked
+        when the config was loaded), or None."""
+        if self.ledger_password_env is None:
+            return None
+        return os.environ.get(self.ledger_password_env)
 
     def org_code_for(self, publisher: str) -> str | None:
         """The code index numbers of ``publisher``'s items are minted from, or None
@@ -441,6 +470,9 @@ def settings_from_dict(
                 f"no module named '{module}' can be imported",
                 "check the dotted name, and that the module is installed or on PYTHONPATH",
             )
+    if settings.ledger_password_env is not None:
+        # Set, and long enough; registered so that logs never show it.
+        _env_value(source, "gongkai.ledger_password_env", settings.ledger_password_env, secret=True)
     root = settings.attachments_root
     if root is not None and not root.is_absolute():
         root = base_dir / root

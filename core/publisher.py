@@ -36,7 +36,8 @@ from .errors import (
 from .explain import Explanation, explain
 from .intake import Intake
 from .item import CST, Item, content_hash
-from .ledger import AttemptRecord, DeliveryRow, EditionRecord, Ledger, SQLiteLedger
+from .ledger import AttemptRecord, DeliveryRow, EditionRecord, Ledger
+from .ledger.select import open_ledger
 from .ledger_export import LedgerExport
 from .ledger_export import collect as collect_ledger
 from .loader import LoadedItem, expand, load_paths
@@ -168,7 +169,14 @@ class Publisher:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            self._ledger = SQLiteLedger(self.settings.ledger_path, sync=self.settings.ledger_sync)
+            settings = self.settings
+            self._ledger = open_ledger(
+                settings.ledger or settings.ledger_path,
+                password=settings.ledger_password(),
+                sync=settings.ledger_sync,
+                # Every delivery thread may write at once, and settling threads too.
+                pool_size=settings.concurrency + 4,
+            )
         return self._ledger
 
     @property
@@ -181,6 +189,8 @@ class Publisher:
                 f"{state_dir}: cannot use it as the state directory (it is a file, not a "
                 "folder); point [gongkai] state_dir in config.toml at a folder gongkai may write"
             )
+        if self.settings.ledger is not None:
+            return True  # a server's ledger: opening it never creates a folder
         return self._ledger is not None or self.settings.ledger_path.exists()
 
     @property
