@@ -42,6 +42,8 @@ from .cli_parity import cmd_parity as parity_verb
 from .cli_plugins import plugins_text
 from .cli_preview import add_arguments as add_preview_arguments
 from .cli_preview import cmd_preview
+from .cli_report import add_arguments as add_report_arguments
+from .cli_report import cmd_report as report_verb
 from .cli_sandbox import add_arguments as add_sandbox_arguments
 from .cli_sandbox import cmd_sandbox
 from .cli_setup import cmd_catalogue, cmd_init
@@ -423,6 +425,10 @@ def cmd_ledger_export(args: argparse.Namespace) -> int:
     return ledger_export_verb(args, _publisher)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    return report_verb(args, _publisher)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     return worker_verb(args, _publisher)
 
@@ -534,6 +540,13 @@ def build_parser() -> argparse.ArgumentParser:
         json_flag=False,
     )
     add_ledger_arguments(p, [common, reporting])
+    p = verb(
+        "report",
+        cmd_report,
+        "assess each responsible unit over a period (考核): on time, update cycles, 解读, "
+        "回应, parity; scores, ranking, .xlsx/.html and the draft notice (通报)",
+    )
+    add_report_arguments(p)
     p = verb(
         "worker",
         cmd_worker,

@@ -12,8 +12,9 @@ entry's ``domain``):
   a deadline count when formed in the period. An item withdrawn before it was ever
   published is not judged.
 * **update cycles**: for entries with a regular cycle (每月 / 每季度 / 每年…), every
-  cycle period ending in the report period (and by ``now``) with no item of the entry
-  first published in it. Other cycles (征地启动时, 实时更新…) are listed as not checkable.
+  cycle period ending in the report period (by ``now``, and after the ledger's first
+  record) with no item of the entry first published in it. Other cycles (征地启动时,
+  实时更新…) are listed as not checkable.
 * **interpretations**: each policy release (``[report] policy_entries``) judged against
   the first 解读 naming it in ``related``: ``in-step`` within ``interpretation_days``
   working days of the policy's publication, ``late``, ``missing`` or ``not-due``.
@@ -51,9 +52,9 @@ ParityProblem = Literal["missing", "overdue", "early"]
 #: How each cycle, timeliness and finding reads in the Chinese outputs.
 CYCLE_LABELS = {"monthly": "按月", "quarterly": "按季度", "yearly": "按年"}
 TIMELINESS_LABELS = {
-    "on-time": "按时",
-    "late": "逾期发布",
-    "overdue": "逾期未发布",
+    "on-time": "按时公开",
+    "late": "逾期公开",
+    "overdue": "逾期未公开",
     "not-due": "未到期",
     "no-deadline": "无时限",
 }
@@ -667,6 +668,11 @@ def _cycles(
     for item in items:
         if item.published_on is not None:
             published[item.catalog].append(item.published_on)
+    # Before the ledger's first record gongkai knows nothing: those periods are not judged.
+    began = min((e.recorded_at for i in items for e in i.editions[:1]), default=None)
+    if began is None:
+        return
+    start = max(start, began.astimezone(CST).date())
     last = min(end, today)
     for entry in catalogue.entries.values():
         unit = _unit(entry)
