@@ -23,6 +23,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -232,6 +233,9 @@ def _header(sheet: WriteOnlyWorksheet, title: str) -> WriteOnlyCell:
 
 def _value(sheet: WriteOnlyWorksheet, value: Any) -> Any:
     if isinstance(value, str):
+        # XML cannot hold most control characters and openpyxl refuses them; one in an
+        # operator's reason or a remote's error must not stop the export.
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
         if value[:1] in _RISKY:
             cell = WriteOnlyCell(sheet, value=value)
             cell.data_type = "s"  # openpyxl would make "=…" a formula

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import openpyxl
@@ -158,6 +159,24 @@ def test_workbook_cell_by_cell(ledger, tmp_path):
     with zipfile.ZipFile(path) as archive:
         xml = "".join(archive.read(n).decode("utf-8") for n in archive.namelist())
     assert "<f>" not in xml and "13812345678" not in xml
+
+
+def test_control_characters_and_an_empty_ledger(ledger, make_publisher, tmp_path):
+    export = ledger.ledger_export()
+    export.items[:] = [replace(export.items[0], withdraw_reason="原因\x07说明", title="\t标题")]
+    write_xlsx(export, tmp_path / "odd.xlsx")
+    sheet = openpyxl.load_workbook(tmp_path / "odd.xlsx")["台账"]
+    header = [c.value for c in sheet[1]]
+    assert sheet.cell(2, header.index("撤回原因") + 1).value == "原因\ufffd说明"
+    title = sheet.cell(2, header.index("标题") + 1)
+    assert (title.value, title.quotePrefix) == ("\t标题", True)
+
+    fresh = make_publisher(channels=CHANNELS, plugins=[], state_dir=str(tmp_path / "none"))
+    assert fresh.ledger_export().counts()["items"] == 0
+    write_xlsx(fresh.ledger_export(), tmp_path / "empty.xlsx")
+    assert not (tmp_path / "none").exists()  # looking creates no state directory
+    book = openpyxl.load_workbook(tmp_path / "empty.xlsx")
+    assert [book[t].max_row for t in book.sheetnames[1:]] == [1, 1, 1, 1, 1]
 
 
 def test_cli_json_and_period(ledger, tmp_path, capsys):
