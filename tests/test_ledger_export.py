@@ -208,6 +208,10 @@ def test_cli_json_and_period(ledger, tmp_path, capsys):
     assert edited["published_at"] == "2026-11-27T02:00:00+00:00"
     assert openpyxl.load_workbook(out)["台账"].max_row == 4
 
+    assert main(["ledger-export", "-c", str(config)]) == 0
+    text = capsys.readouterr().out
+    assert "withdrawn-unpublished (撤回未发布)" in text and "add --xlsx FILE" in text
+
     assert (
         main(["ledger-export", "-c", str(config), "--from", "2026-12-02", "--to", "2026-12-01"])
         == 2
