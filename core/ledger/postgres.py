@@ -208,15 +208,15 @@ class PostgresLedger(
         counted: str = "1",
     ) -> list[DeliveryRow]:
         """Move the rows ``picked`` selects (``pid``, ``pch``, locked, skipping rows
-        another claimer holds) to in-flight, each with a token of its own."""
-        token = f"{owner}#{next(self._claims)}."
+        another claimer holds) to in-flight, each with a token of its own: the owner
+        and a serial from the database, unique across every host."""
         found = db.execute(
             "UPDATE deliveries SET state = 'in-flight', "
-            "lease_owner = ? || item_id || '/' || channel, lease_until = ?, "
+            "lease_owner = ? || nextval('claim_serials'), lease_until = ?, "
             f"claimed_from = state, action = {action}, attempts = attempts + {counted}, "
             f"updated_at = ? FROM ({picked}) AS p "
             f"WHERE item_id = p.pid AND channel = p.pch RETURNING {_RETURNING}, {counted}",
-            (token, ts(lease_until), ts(now), *args),
+            (f"{owner}#", ts(lease_until), ts(now), *args),
         ).fetchall()
         claimed = []
         for values in found:

@@ -129,6 +129,8 @@ MIGRATIONS: tuple[str, ...] = (
         FOR EACH ROW EXECUTE FUNCTION gongkai_append_only('confirmation record');
     CREATE TRIGGER confirmations_no_truncate BEFORE TRUNCATE ON confirmations
         FOR EACH STATEMENT EXECUTE FUNCTION gongkai_append_only('confirmation record');
+    -- Each claim's lease token is its owner plus a serial of this sequence.
+    CREATE SEQUENCE claim_serials;
     -- SQLite's instr(), which the shared withdrawal statement uses.
     CREATE FUNCTION instr(text, text) RETURNS integer LANGUAGE sql IMMUTABLE
         AS 'SELECT strpos($1, $2)';
