@@ -1,15 +1,16 @@
 """Faults across processes: SIGKILL mid-delivery, two publishers at once, and secrets,
-over real loopback HTTP."""
+over real loopback HTTP. The crash and concurrency tests run on both ledger backends."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 
 import pytest
 
 from clihelp import as_json, run, start, write_config
+from gongkai.ledger.select import open_ledger
+from support.pg import BACKENDS, ledger_url
 from support.server import Recorder, start_server
 
 
@@ -34,21 +35,32 @@ def write_items(folder, ids):
     return folder
 
 
-def postbox_config(tmp_path, url, concurrency=1):
-    return write_config(
+@pytest.fixture(params=BACKENDS)
+def ledger(request, tmp_path):
+    """The ledger's URL: the SQLite file under state_dir, or a fresh PostgreSQL schema."""
+    with ledger_url(request.param, tmp_path / "state") as url:
+        yield url
+
+
+def postbox_config(tmp_path, url, concurrency=1, ledger=None):
+    config = write_config(
         tmp_path,
         f'[plugins]\nload = ["support.postbox"]\n[channels.postbox]\nevery_item = true\n'
         f'url = "{url}"\nread_timeout = 120\n',
         archive=False,
         concurrency=concurrency,
     )
+    if ledger is not None and not ledger.startswith("sqlite:"):
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("[gongkai]\n", f'[gongkai]\nledger = "{ledger}"\n', 1))
+    return config
 
 
-def test_sigkill_mid_delivery_never_delivers_twice(tmp_path, remote):
+def test_sigkill_mid_delivery_never_delivers_twice(tmp_path, remote, ledger):
     recorder, url = remote
     recorder.block = {"c-blocker"}
     # One worker, so the order is known: a and b are out when c hangs, d is not sent yet.
-    config = postbox_config(tmp_path, url, concurrency=1)
+    config = postbox_config(tmp_path, url, concurrency=1, ledger=ledger)
     items = write_items(tmp_path / "items", ["a-first", "b-second", "c-blocker", "d-fourth"])
     proc = start("publish", str(items), config=config)
     assert recorder.received_blocked.wait(60), "the blocked request never arrived"
@@ -77,9 +89,9 @@ def test_sigkill_mid_delivery_never_delivers_twice(tmp_path, remote):
     assert recorder.counts["c-blocker"] == 1
 
 
-def test_two_concurrent_publishers_never_duplicate(tmp_path, remote):
+def test_two_concurrent_publishers_never_duplicate(tmp_path, remote, ledger):
     recorder, url = remote
-    config = postbox_config(tmp_path, url, concurrency=4)
+    config = postbox_config(tmp_path, url, concurrency=4, ledger=ledger)
     ids = [f"item-{n:03d}" for n in range(40)]
     items = write_items(tmp_path / "items", ids)
     procs = [start("publish", str(items), "--json", config=config) for _ in range(2)]
@@ -88,9 +100,9 @@ def test_two_concurrent_publishers_never_duplicate(tmp_path, remote):
         assert proc.returncode == 0, err
     assert sorted(recorder.counts) == ids
     assert set(recorder.counts.values()) == {1}
-    db = sqlite3.connect(tmp_path / "state" / "ledger.sqlite3")
-    states = db.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall()
-    assert states == [("delivered", 40)]
+    db = open_ledger(ledger)
+    assert {r.state for r in db.rows()} == {"delivered"} and len(db.rows()) == 40
+    db.close()
 
 
 def test_secrets_never_reach_logs_output_or_ledger(tmp_path, remote):
