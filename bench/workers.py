@@ -13,7 +13,7 @@ the issue's target is 4 workers ≥ 3× one.
 Run:
 
     python bench/workers.py                       # SQLite ledger
-    python bench/workers.py --ledger postgresql://127.0.0.1:5432/test
+    python bench/workers.py --postgresql            # db test on 127.0.0.1:5432
     python bench/workers.py --deliveries 2000 --concurrency 8
 
 No test asserts these figures; they are for people.
@@ -22,6 +22,7 @@ No test asserts these figures; they are for people.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -33,11 +34,17 @@ from support import drain  # noqa: E402  (needs the path above)
 
 
 def measure(workers: int, args: argparse.Namespace) -> tuple[float, dict[str, int]]:
-    with tempfile.TemporaryDirectory(prefix="gongkai-workers-") as tmp:
-        folder = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gongkai-workers-")))
+        # A fresh ledger per measurement: on PostgreSQL, a schema of its own, dropped after.
+        ledger = (
+            stack.enter_context(drain.pg_schema("bench", args.postgresql))
+            if args.postgresql
+            else None
+        )
         with drain.remote(args.latency) as remote:
             config = drain.write_config(
-                folder, remote.url, ledger=args.ledger, concurrency=args.concurrency
+                folder, remote.url, ledger=ledger, concurrency=args.concurrency
             )
             drain.fill(config, args.deliveries)
             done = drain.drain(config, folder, total=args.deliveries, workers=workers)
@@ -51,10 +58,17 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=1200)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=4, help="per worker")
-    parser.add_argument("--ledger", help="a postgresql:// URL (default: SQLite)")
+    parser.add_argument(
+        "--postgresql",
+        nargs="?",
+        const=drain.PG_DB,
+        metavar="URL",
+        help=f"a PostgreSQL ledger in this database, a fresh schema per run (default URL: "
+        f"{drain.PG_DB}); without it, SQLite",
+    )
     parser.add_argument("--workers", default="1,2,4")
     args = parser.parse_args()
-    kind = "PostgreSQL" if args.ledger else "SQLite"
+    kind = "PostgreSQL" if args.postgresql else "SQLite"
     print(
         f"{args.deliveries} deliveries, {args.latency * 1000:g} ms remote latency, "
         f"{args.concurrency} at once per worker, {kind} ledger"

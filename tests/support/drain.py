@@ -109,18 +109,18 @@ PG_DB = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @contextmanager
-def pg_schema(name: str) -> Iterator[str]:
+def pg_schema(name: str, database: str = PG_DB) -> Iterator[str]:
     """A fresh schema in the test database, dropped afterwards: other engineers and CI
     use the same database at once. Yields a ledger URL whose search_path is it."""
     import psycopg
 
     schema = f"drain_{name}_{os.getpid()}_{random.randrange(1 << 30)}"
-    with psycopg.connect(PG_DB, autocommit=True) as conn:
+    with psycopg.connect(database, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield f"{PG_DB}?options=-csearch_path%3D{schema}"
+        yield f"{database}?options=-csearch_path%3D{schema}"
     finally:
-        with psycopg.connect(PG_DB, autocommit=True) as conn:
+        with psycopg.connect(database, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
