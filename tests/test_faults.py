@@ -10,7 +10,7 @@ import pytest
 
 from clihelp import as_json, run, start, write_config
 from gongkai.ledger.select import open_ledger
-from support.pg import BACKENDS, ledger_url
+from support.pg import BACKENDS, configure_ledger, ledger_url
 from support.server import Recorder, start_server
 
 
@@ -42,7 +42,7 @@ def ledger(request, tmp_path):
         yield url
 
 
-def postbox_config(tmp_path, url, concurrency=1, ledger=None):
+def postbox_config(tmp_path, url, concurrency=1, ledger="sqlite:"):
     config = write_config(
         tmp_path,
         f'[plugins]\nload = ["support.postbox"]\n[channels.postbox]\nevery_item = true\n'
@@ -50,10 +50,7 @@ def postbox_config(tmp_path, url, concurrency=1, ledger=None):
         archive=False,
         concurrency=concurrency,
     )
-    if ledger is not None and not ledger.startswith("sqlite:"):
-        text = config.read_text(encoding="utf-8")
-        config.write_text(text.replace("[gongkai]\n", f'[gongkai]\nledger = "{ledger}"\n', 1))
-    return config
+    return configure_ledger(config, ledger)
 
 
 def test_sigkill_mid_delivery_never_delivers_twice(tmp_path, remote, ledger):

@@ -17,7 +17,7 @@ from gongkai import Item, Publisher
 from gongkai.config import settings_from_dict
 from gongkai.errors import ConfigError
 from gongkai.ledger.select import open_ledger
-from support.pg import fresh_schema
+from support.pg import configure_ledger, fresh_schema
 
 PARITY_AT = "2026-12-01T09:00+08:00"
 
@@ -42,12 +42,8 @@ def test_copy_moves_the_examples_ledger_and_status_and_parity_read_the_same(tmp_
 
     on_pg = tmp_path / "pg" / "config.toml"
     on_pg.parent.mkdir()
-    on_pg.write_text(
-        config.read_text(encoding="utf-8").replace(
-            "[gongkai]\n", f'[gongkai]\nledger = "{pg_url}"\n', 1
-        ),
-        encoding="utf-8",
-    )
+    on_pg.write_text(config.read_text(encoding="utf-8"), encoding="utf-8")
+    configure_ledger(on_pg, pg_url)
     for verb in (["status"], ["parity", "--now", PARITY_AT]):
         for shown in ([], ["--json"]):
             on_sqlite = run(*verb, *shown, config=config, cwd=tmp_path)
@@ -111,13 +107,7 @@ def test_a_library_and_two_cli_publishers_at_once_leave_no_gaps_or_duplicates(tm
     """Three writers, in three processes, ingest the same items (each with its own
     content, so each makes an edition) and items of their own, at the same time."""
     shared = [f"jt-shared-{n:03d}" for n in range(40)]
-    config = write_config(tmp_path, concurrency=4)
-    config.write_text(
-        config.read_text(encoding="utf-8").replace(
-            "[gongkai]\n", f'[gongkai]\nledger = "{pg_url}"\n', 1
-        ),
-        encoding="utf-8",
-    )
+    config = configure_ledger(write_config(tmp_path, concurrency=4), pg_url)
     for writer in ("one", "two"):
         own = [f"jt-{writer}-{n:03d}" for n in range(40)]
         _items(tmp_path / writer, shared + own, writer)

@@ -55,3 +55,12 @@ def empty_ledger(backend: str, folder: Path) -> Iterator[Ledger]:
             yield ledger
         finally:
             ledger.close()
+
+
+def configure_ledger(config: Path, url: str) -> Path:
+    """Point a config file's ``[gongkai] ledger`` at ``url`` (a SQLite URL leaves the
+    default, the file under state_dir)."""
+    if not url.startswith("sqlite:"):
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("[gongkai]\n", f'[gongkai]\nledger = "{url}"\n', 1))
+    return config
