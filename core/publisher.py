@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from gongkai.plugins.diagnostics import hooks_of
@@ -47,7 +47,7 @@ from .parity import Setup as ParitySetup
 from .parity import compute as compute_parity
 from .parity_history import DayParity
 from .parity_history import history as parity_history
-from .report import Report
+from .report import Report, SharedReads
 from .report import compute as compute_report
 from .results import RunResult
 from .run import Run
@@ -590,7 +590,14 @@ class Publisher:
         """Whether every channel each item needs carries its current edition, online
         and on every wall (see :mod:`gongkai.parity`). ``overdue_days`` overrides
         ``[parity] overdue_days``; ``now`` the Publisher's clock."""
-        setup = ParitySetup(
+        setup = self._parity_setup(overdue_days)
+        now = now or self.clock()
+        if not self.has_ledger:
+            return ParityReport(now, setup.overdue_days)
+        return compute_parity(self.ledger, setup, now)
+
+    def _parity_setup(self, overdue_days: int | None = None) -> ParitySetup:
+        return ParitySetup(
             catalogue=self.catalogue,
             enabled={
                 name: self.channel_classes[chs.type or name].cls.mode
@@ -600,10 +607,6 @@ class Publisher:
                 self.settings.parity.overdue_days if overdue_days is None else overdue_days
             ),
         )
-        now = now or self.clock()
-        if not self.has_ledger:
-            return ParityReport(now, setup.overdue_days)
-        return compute_parity(self.ledger, setup, now)
 
     def parity_history(self, now: datetime | None = None, days: int = 90) -> list[DayParity]:
         """How many items were at parity at the end of each of the last ``days`` days,
@@ -645,14 +648,22 @@ class Publisher:
         unit, ``area`` to one key area (domain key or Chinese name); an unknown area
         raises ValueError."""
         now = now or self.clock()
-        export = self.ledger_export(now=now)
-        related: dict[str, list[str]] = {}
-        for item in export.items:
-            if item.kind == "interpretation":
-                related[item.item_id] = self.ledger.edition(item.item_id)[0].get("related") or []
+        if not self.has_ledger:
+            export, parity, related = LedgerExport(now), ParityReport(now, 0), {}
+        else:
+            # The work ledger and parity both read every delivery, confirmation and
+            # item: read each once.
+            reads = cast(Ledger, SharedReads(self.ledger))
+            export = collect_ledger(reads, self.catalogue, now)
+            parity = compute_parity(reads, self._parity_setup(), now)
+            related = {
+                s.item_id: s.payload.get("related") or []
+                for s in reads.item_summaries()
+                if s.payload.get("kind") == "interpretation"
+            }
         return compute_report(
             export,
-            self.parity(now=now),
+            parity,
             self.catalogue,
             self.calendar,
             self.settings.report,

@@ -33,7 +33,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -41,6 +41,7 @@ from typing import Any, Literal
 from .catalogue import Catalogue, Entry
 from .config import ReportSettings
 from .item import CST
+from .ledger import Ledger
 from .ledger_export import LedgerExport, LedgerItem, _plain
 from .parity import ParityReport
 from .workdays import WorkCalendar
@@ -410,6 +411,39 @@ class Report:
 # --- computing ----------------------------------------------------------------------
 
 
+class SharedReads:
+    """A ledger whose whole-ledger reads (every delivery row, confirmation and item)
+    are made once and shared: a report reads the work ledger and parity, which both
+    need them all. Any other call goes to the ledger."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._once: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    def _read(self, name: str) -> Any:
+        if name not in self._once:
+            self._once[name] = getattr(self._ledger, name)()
+        return self._once[name]
+
+    def rows(self, item_id: str | None = None, states: Any = None, item_ids: Any = None) -> Any:
+        if item_id is None and states is None and item_ids is None:
+            return self._read("rows")
+        return self._ledger.rows(item_id, states, item_ids)
+
+    def confirmations(self, item_ids: Any = None) -> Any:
+        return (
+            self._read("confirmations")
+            if item_ids is None
+            else self._ledger.confirmations(item_ids)
+        )
+
+    def item_summaries(self) -> Any:
+        return self._read("item_summaries")
+
+
 @dataclass
 class _Facts:
     """Everything found, before it is split by unit and area."""
@@ -424,6 +458,31 @@ class _Facts:
     corrections: list[Correction] = field(default_factory=list)
     withdrawals: list[Withdrawal] = field(default_factory=list)
     unchecked: list[UncheckedCycle] = field(default_factory=list)
+
+    _LISTS = ("items", "responses", "gaps", "interpretations", "parity", "corrections",
+              "withdrawals", "unchecked")  # fmt: skip
+
+    def where(self, test: Callable[[str, str], bool]) -> _Facts:
+        """The facts of the units and areas ``test(unit, domain)`` keeps."""
+        return self.split(lambda u, d: "" if test(u, d) else None).get("", _Facts())
+
+    def split(self, key: Callable[[str, str], str | None]) -> dict[str, _Facts]:
+        """The facts grouped by ``key(unit, domain)`` (None: left out), in one pass."""
+        groups: dict[str, _Facts] = defaultdict(_Facts)
+        for name in self._LISTS:
+            for fact in getattr(self, name):
+                group = key(fact.unit, fact.domain)
+                if group is not None:
+                    getattr(groups[group], name).append(fact)
+        for (u, d), n in self.periods.items():
+            group = key(u, d)
+            if group is not None:
+                groups[group].periods[(u, d)] += n
+        for u, d in self.parity_items:
+            group = key(u, d)
+            if group is not None:
+                groups[group].parity_items.append((u, d))
+        return dict(groups)
 
 
 def compute(
@@ -464,37 +523,39 @@ def compute(
     def wanted(u: str, d: str) -> bool:
         return (unit is None or u == unit) and (domain is None or d == domain)
 
-    units = sorted({_unit(e) for e in catalogue.entries.values()} | {f.unit for f in facts.items})
+    facts = facts.where(wanted)
+    by_unit = facts.split(lambda u, d: u)
+    names = {_unit(e) for e in catalogue.entries.values()} | set(by_unit)
     reports = []
-    for name in units:
+    for name in sorted(names):
         if unit is not None and name != unit:
             continue
-        pick = _Picker(lambda u, d, name=name: u == name and wanted(u, d))
-        tally = _tally(facts, pick)
+        mine = by_unit.get(name, _Facts())
+        tally = _tally(mine)
         if not any(asdict(tally).values()) and unit is None:
             continue  # a unit with nothing in this period and nothing due
-        reports.append((name, tally, pick))
-    scored = [(name, tally, pick, _score(tally, settings)) for name, tally, pick in reports]
-    scored.sort(key=lambda s: (s[3] is None, -(s[3] or 0), s[0]))
-    ranks = _ranks([s[3] for s in scored])
+        reports.append((name, tally, mine, _score(tally, settings)))
+    reports.sort(key=lambda r: (r[3] is None, -(r[3] or 0), r[0]))
+    ranks = _ranks([r[3] for r in reports])
     unit_reports = tuple(
         UnitReport(
             unit=name,
             tally=tally,
             score=score,
             rank=rank,
-            items=tuple(pick(facts.items)),
-            cycle_gaps=tuple(pick(facts.gaps)),
-            interpretations=tuple(pick(facts.interpretations)),
-            parity=tuple(pick(facts.parity)),
-            corrections=tuple(pick(facts.corrections)),
-            withdrawals=tuple(pick(facts.withdrawals)),
+            items=tuple(mine.items),
+            cycle_gaps=tuple(mine.gaps),
+            interpretations=tuple(mine.interpretations),
+            parity=tuple(mine.parity),
+            corrections=tuple(mine.corrections),
+            withdrawals=tuple(mine.withdrawals),
         )
-        for (name, tally, pick, score), rank in zip(scored, ranks, strict=True)
+        for (name, tally, mine, score), rank in zip(reports, ranks, strict=True)
     )
+    by_area = facts.split(lambda u, d: d)
     areas = []
-    for key in dict.fromkeys([*catalogue.domains, *(f.domain for f in facts.items)]):
-        tally = _tally(facts, _Picker(lambda u, d, key=key: d == key and wanted(u, d)))
+    for key in dict.fromkeys([*catalogue.domains, *by_area]):
+        tally = _tally(by_area.get(key, _Facts()))
         if any(asdict(tally).values()):
             areas.append(AreaReport(key, catalogue.domains.get(key, key) or NO_UNIT, tally))
     return Report(
@@ -502,10 +563,10 @@ def compute(
         end=end,
         now=now,
         label=period_label(start, end),
-        total=_tally(facts, _Picker(wanted)),
+        total=_tally(facts),
         units=unit_reports,
         areas=tuple(areas),
-        unchecked_cycles=tuple(c for c in facts.unchecked if wanted(c.unit, c.domain)),
+        unchecked_cycles=tuple(facts.unchecked),
         weights=settings.weights.model_dump(),
         interpretation_days=settings.interpretation_days,
         commend_score=settings.commend_score,
@@ -522,25 +583,11 @@ def known_units(catalogue: Catalogue, export: LedgerExport) -> list[str]:
     )
 
 
-class _Picker:
-    """Selects the facts of one unit, area or the whole, by (unit, domain)."""
-
-    def __init__(self, test: Any) -> None:
-        self.test = test
-
-    def __call__(self, found: Iterable[Any]) -> list[Any]:
-        return [f for f in found if self.test(f.unit, f.domain)]
-
-    def count(self, pairs: Iterable[tuple[str, str]]) -> int:
-        return sum(1 for u, d in pairs if self.test(u, d))
-
-
-def _tally(facts: _Facts, pick: _Picker) -> Tally:
-    items = Counter(f.timeliness for f in pick(facts.items))
-    responses = Counter(f.timeliness for f in pick(facts.responses))
-    interpretations = Counter(i.state for i in pick(facts.interpretations))
-    parity = pick(facts.parity)
-    problems = Counter(p.problem for p in parity)
+def _tally(facts: _Facts) -> Tally:
+    items = Counter(f.timeliness for f in facts.items)
+    responses = Counter(f.timeliness for f in facts.responses)
+    interpretations = Counter(i.state for i in facts.interpretations)
+    problems = Counter(p.problem for p in facts.parity)
     return Tally(
         items=sum(items.values()),
         on_time=items["on-time"],
@@ -548,8 +595,8 @@ def _tally(facts: _Facts, pick: _Picker) -> Tally:
         overdue=items["overdue"],
         not_due=items["not-due"],
         no_deadline=items["no-deadline"],
-        cycle_periods=sum(n for (u, d), n in facts.periods.items() if pick.test(u, d)),
-        cycle_gaps=len(pick(facts.gaps)),
+        cycle_periods=sum(facts.periods.values()),
+        cycle_gaps=len(facts.gaps),
         policies=sum(interpretations.values()),
         interpreted_in_step=interpretations["in-step"],
         interpreted_late=interpretations["late"],
@@ -558,13 +605,13 @@ def _tally(facts: _Facts, pick: _Picker) -> Tally:
         responses_on_time=responses["on-time"],
         responses_late=responses["late"],
         responses_overdue=responses["overdue"],
-        parity_items=pick.count(facts.parity_items),
-        parity_problem_items=len({p.item_id for p in parity}),
+        parity_items=len(facts.parity_items),
+        parity_problem_items=len({p.item_id for p in facts.parity}),
         channels_missing=problems["missing"],
         confirmations_overdue=problems["overdue"],
         taken_down_early=problems["early"],
-        corrections=len(pick(facts.corrections)),
-        withdrawals=len(pick(facts.withdrawals)),
+        corrections=len(facts.corrections),
+        withdrawals=len(facts.withdrawals),
     )
 
 

@@ -459,3 +459,8 @@ def test_the_page_is_valid_html5(year, tmp_path):
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_publisher_that_never_published_reports_nothing_due(make_publisher):
+    report = make_publisher().report(*quarter("2026Q4"))
+    assert (report.units, report.total.items, report.commended, report.named) == ((), 0, (), ())
