@@ -5,8 +5,8 @@ on one ledger at once, and waking a waiting worker."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
-import threading
 from contextlib import closing
 from datetime import date
 
@@ -111,7 +111,7 @@ def test_a_library_and_two_cli_publishers_at_once_leave_no_gaps_or_duplicates(tm
     for writer in ("one", "two"):
         own = [f"jt-{writer}-{n:03d}" for n in range(40)]
         _items(tmp_path / writer, shared + own, writer)
-    cli = [start("publish", str(tmp_path / w), config=config) for w in ("one", "two")]
+    cli = [start("publish", str(tmp_path / w), "--json", config=config) for w in ("one", "two")]
     library = Publisher.from_config(config)
     items = [
         Item(
@@ -124,24 +124,23 @@ def test_a_library_and_two_cli_publishers_at_once_leave_no_gaps_or_duplicates(tm
         )
         for item_id in shared + [f"jt-lib-{n:03d}" for n in range(40)]
     ]
-    worker = threading.Thread(target=lambda: [library.publish(i) for i in items])
-    worker.start()
-    worker.join()
+    for item in items:  # while the two CLI publishers run
+        library.publish(item)
     for process in cli:
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
+        out, err = process.communicate(timeout=300)
+        # Exit 1 is allowed: a run may end while another process holds an item's
+        # delivery (in-flight) or a newer edition waits behind it (pending).
+        assert process.returncode in (0, 1), err
+        shown = {o["status"] for o in json.loads(out)["outcomes"] if o["channel"] == "archive"}
+        assert shown <= {"delivered", "updated", "unchanged", "in-flight", "pending"}, shown
     ledger = library.ledger
     for item_id in shared:
         assert [e.edition for e in ledger.editions(item_id)] == [1, 2, 3]
-    numbers = sorted(
-        ledger.index_numbers([(i, "") for i in shared], allocate=False).values(),
-    )
     everyone = {s.item_id for s in ledger.item_summaries()}
     assert len(everyone) == 40 * 4
     all_numbers = ledger.index_numbers([(i, "") for i in everyone], allocate=False)
     serials = sorted(int(n.rsplit("-", 1)[1]) for n in all_numbers.values())
     assert serials == list(range(1, 161))  # no gap, no duplicate
-    assert len(set(numbers)) == len(shared)
     library.close()
 
 
