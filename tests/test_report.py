@@ -464,3 +464,14 @@ def test_the_page_is_valid_html5(year, tmp_path):
 def test_a_publisher_that_never_published_reports_nothing_due(make_publisher):
     report = make_publisher().report(*quarter("2026Q4"))
     assert (report.units, report.total.items, report.commended, report.named) == ((), 0, (), ())
+
+
+def test_report_config_is_checked_when_it_loads(tmp_path):
+    zero = {k: 0 for k in ("timeliness", "cycles", "interpretation", "responses", "parity")}
+    with pytest.raises(ConfigError, match="report.weights.*every weight is 0"):
+        settings_from_dict({"report": {"weights": zero}}, source="c.toml", base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="report.notice_template.*does not exist"):
+        settings_from_dict({"report": {"notice_template": "x.j2"}}, base_dir=tmp_path)
+    (tmp_path / "mine.md.j2").write_text("# 通报\n", "utf-8")
+    settings = settings_from_dict({"report": {"notice_template": "mine.md.j2"}}, base_dir=tmp_path)
+    assert settings.report.notice_template == tmp_path / "mine.md.j2"
