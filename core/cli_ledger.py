@@ -61,7 +61,7 @@ def _migrate(args: argparse.Namespace) -> int:
     else:
         settings = load_settings(args.config)
         url = settings.ledger or f"sqlite:{settings.ledger_path}"
-        password = _password(args, settings.ledger_password())
+        password = _password(args, settings.ledger_secret())
     ledger = open_ledger(url, password=password, migrate=False)
     try:
         before = ledger.schema_version

@@ -291,8 +291,8 @@ class Settings(_Frozen):
     #: None: the embedded SQLite file under state_dir. ``postgresql://user@host/db``:
     #: a PostgreSQL database that writers and workers on several hosts share.
     ledger: str | None = None
-    #: The environment variable holding the PostgreSQL password (never the file).
-    ledger_password_env: str | None = None
+    #: The PostgreSQL password, named by its variable: ``{ env = "GONGKAI_PG_PASSWORD" }``.
+    ledger_password: SecretStr | None = None
     #: No default: an index number is permanent, so one minted from a placeholder
     #: code would be wrong for ever.
     org_code: OrgCode | None = None
@@ -321,7 +321,7 @@ class Settings(_Frozen):
         if re.search(r"://[^/@]*:[^/@]*@", value) or re.search(r"[?&]password=", value):
             raise ValueError(
                 "a password is written in the URL; remove it and name the environment "
-                'variable that holds it: ledger_password_env = "GONGKAI_PG_PASSWORD"'
+                'variable that holds it: ledger_password = { env = "GONGKAI_PG_PASSWORD" }'
             )
         return value
 
@@ -329,12 +329,9 @@ class Settings(_Frozen):
     def ledger_path(self) -> Path:
         return self.state_dir / "ledger.sqlite3"
 
-    def ledger_password(self) -> str | None:
-        """The PostgreSQL password from ``ledger_password_env``'s variable (checked
-        when the config was loaded), or None."""
-        if self.ledger_password_env is None:
-            return None
-        return os.environ.get(self.ledger_password_env)
+    def ledger_secret(self) -> str | None:
+        """The PostgreSQL password (from its variable, read when config was loaded)."""
+        return self.ledger_password.get_secret_value() if self.ledger_password else None
 
     def org_code_for(self, publisher: str) -> str | None:
         """The code index numbers of ``publisher``'s items are minted from, or None
@@ -441,6 +438,8 @@ def settings_from_dict(
         if section in data:
             flat[section] = data[section]
     flat.update(overrides)
+    if "ledger_password" in flat:
+        flat["ledger_password"] = _ledger_password(source, flat["ledger_password"])
     try:
         settings = Settings.model_validate({**flat, "source": source})
     except ValidationError as exc:
@@ -470,9 +469,6 @@ def settings_from_dict(
                 f"no module named '{module}' can be imported",
                 "check the dotted name, and that the module is installed or on PYTHONPATH",
             )
-    if settings.ledger_password_env is not None:
-        # Set, and long enough; registered so that logs never show it.
-        _env_value(source, "gongkai.ledger_password_env", settings.ledger_password_env, secret=True)
     root = settings.attachments_root
     if root is not None and not root.is_absolute():
         root = base_dir / root
@@ -501,6 +497,22 @@ def _with_template(report: ReportSettings, source: str, base_dir: Path) -> Repor
             "shipped template",
         )
     return report.model_copy(update={"notice_template": path})
+
+
+def _ledger_password(source: str, value: Any) -> Any:
+    """``{ env = "VAR" }``: the variable's value (set, long enough, and registered so
+    that no log shows it). A password written in the file is refused."""
+    if _is_env_ref(value):
+        return SecretStr(_env_value(source, "gongkai.ledger_password", value["env"], secret=True))
+    if isinstance(value, SecretStr):
+        return value  # settings built in code
+    raise ConfigError(
+        source,
+        "gongkai.ledger_password",
+        "a secret is written in the file",
+        'remove it and write ledger_password = { env = "GONGKAI_PG_PASSWORD" }, then set '
+        "that variable in the environment of every gongkai process",
+    )
 
 
 def _with_file_words(content: ContentSettings, source: str, base_dir: Path) -> ContentSettings:

@@ -172,7 +172,7 @@ class Publisher:
             settings = self.settings
             self._ledger = open_ledger(
                 settings.ledger or settings.ledger_path,
-                password=settings.ledger_password(),
+                password=settings.ledger_secret(),
                 sync=settings.ledger_sync,
                 # Every delivery thread may write at once, and settling threads too.
                 pool_size=settings.concurrency + 4,

@@ -15,7 +15,7 @@ import pytest
 from clihelp import EXAMPLES, as_json, run, start, write_config
 from gongkai import Item, Publisher
 from gongkai.config import settings_from_dict
-from gongkai.errors import ConfigError
+from gongkai.errors import ConfigError, StateError
 from gongkai.ledger.select import open_ledger
 from support.pg import configure_ledger, fresh_schema
 
@@ -75,21 +75,24 @@ def test_migrate_creates_the_schema_once_and_reports_it(tmp_path, pg_url):
     assert again.returncode == 0 and "schema 1, up to date" in again.stdout
 
 
-def test_config_names_the_password_by_variable_never_in_the_url(tmp_path, monkeypatch):
+def test_config_names_the_password_by_variable_never_in_the_file(tmp_path, monkeypatch):
     def load(**gongkai):
         return settings_from_dict({"gongkai": gongkai}, source="c.toml", base_dir=tmp_path)
 
+    url = "postgresql://gk@db.example/gongkai"
     with pytest.raises(ConfigError, match="gongkai.ledger.*password is written in the URL"):
         load(ledger="postgresql://gk:hunter2hunter2hunter2@db.example/gongkai")
     with pytest.raises(ConfigError, match="gongkai.ledger.*PostgreSQL URL"):
         load(ledger="mysql://gk@db.example/gongkai")
+    with pytest.raises(ConfigError, match="gongkai.ledger_password.*secret is written"):
+        load(ledger=url, ledger_password="hunter2hunter2hunter2")
+    secret = {"env": "GONGKAI_PG_PASSWORD"}
     with pytest.raises(ConfigError, match="GONGKAI_PG_PASSWORD is not set"):
-        load(ledger="postgresql://gk@db.example/gongkai", ledger_password_env="GONGKAI_PG_PASSWORD")
+        load(ledger=url, ledger_password=secret)
     monkeypatch.setenv("GONGKAI_PG_PASSWORD", "a-long-enough-password-1")
-    settings = load(
-        ledger="postgresql://gk@db.example/gongkai", ledger_password_env="GONGKAI_PG_PASSWORD"
-    )
-    assert settings.ledger_password() == "a-long-enough-password-1"
+    settings = load(ledger=url, ledger_password=secret)
+    assert settings.ledger_secret() == "a-long-enough-password-1"
+    assert "a-long-enough-password-1" not in repr(settings)
 
 
 def _items(folder, ids, version):
@@ -161,3 +164,12 @@ def _now():
     from datetime import UTC, datetime
 
     return datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+
+
+def test_a_server_out_of_reach_is_a_clear_error_without_the_password():
+    secret = "pg-secret-0123456789"
+    with pytest.raises(StateError) as caught:
+        open_ledger("postgresql://gk@127.0.0.1:1/test", password=secret)
+    message = str(caught.value)
+    assert "cannot connect to the PostgreSQL ledger" in message and "[gongkai] ledger" in message
+    assert secret not in message

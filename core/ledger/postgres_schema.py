@@ -217,7 +217,7 @@ class PostgresConnection:
             raise StateError(
                 f"{self.path}: cannot connect to the PostgreSQL ledger ({_first_line(exc)}); "
                 "check that the server runs, the URL in [gongkai] ledger, and the password "
-                "variable ledger_password_env names"
+                "variable ledger_password names"
             ) from None
         if self.schema is None:
             raise StateError(
