@@ -317,3 +317,17 @@ def test_a_withdrawal_takes_down_what_an_unknown_answer_may_have_left(ledger):
         ledger.request_withdraw(item_id, "信息有误", NOW)
     assert state_of(ledger, "maybe") == ("pending", 1, "withdraw")
     assert state_of(ledger, "surely-not") == ("withdrawn", 1, "withdraw")
+
+
+def test_a_heartbeat_keeps_its_claims_and_a_dead_hosts_claims_expire(ledger):
+    """extend_leases renews only the owner's unexpired leases; the others run out."""
+    ledger.ingest([record("mine"), record("theirs")], NOW)
+    mine = claim(ledger, "mine", owner="host-a:1:w")
+    claim(ledger, "theirs", owner="host-b:7:w")
+    later = LEASE - timedelta(minutes=1)
+    assert ledger.extend_leases("host-a:1:w", later, LEASE + timedelta(minutes=15)) == 1
+    assert ledger.extend_leases("host-a:1:w", LEASE + timedelta(hours=1), LEASE) == 0
+    expired = ledger.expire_leases(LEASE + timedelta(minutes=1), owner_alive=lambda o: True)
+    assert [r.item_id for r in expired] == ["theirs"]
+    assert state_of(ledger, "theirs") == ("unknown", 1, "deliver")
+    assert finish(ledger, mine, DONE_STEP, LEASE) == "delivered"
