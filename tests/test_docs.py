@@ -282,9 +282,28 @@ def check_excerpt(snippet: Snippet) -> None:
         path = ROOT / source
         text = path.read_text(encoding="utf-8") if path.is_file() else None
     assert text is not None, f"{snippet.where(ROOT)}: excerpt of {source}, which does not exist"
-    assert snippet.code.strip("\n") in text, (
+    assert _unindented(snippet.code) in _unindented(text), (
         f"{snippet.where(ROOT)}: not found verbatim in {source}; copy it again from there"
     )
+
+
+def test_an_excerpt_that_drifted_from_its_file_fails():
+    def excerpt(source: str, code: str) -> Snippet:
+        return Snippet(DOCS / "page.md", 1, "python", code, {"excerpt": source})
+
+    scaffold = "http:src/gongkai_tv_subtitles/channel.py"
+    said = "# Done when the remote accepts it: no person has to confirm anything.\n"
+    check_excerpt(excerpt(scaffold, said + '    mode = "online"\n'))
+    with pytest.raises(AssertionError, match="not found verbatim"):
+        check_excerpt(excerpt(scaffold, said + 'mode = "offline"\n'))
+    with pytest.raises(AssertionError, match="does not exist"):
+        check_excerpt(excerpt("tests/no_such_file.py", "x = 1\n"))
+
+
+def _unindented(text: str) -> str:
+    """Lines without their indentation: an excerpt of a method or of an indented block
+    in a docstring may be shown at the margin."""
+    return "\n".join(line.strip() for line in text.strip("\n").splitlines())
 
 
 # --- python -------------------------------------------------------------------------------

@@ -76,6 +76,11 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "gongkai/data/scaffold/example-item.md",
         "gongkai/scaffold.py",
         "gongkai/testing.py",
+        "gongkai/pytest_plugin.py",
+        "gongkai/cli_new_channel.py",
+        "gongkai/data/channel_template/channel_http.py.j2",
+        "gongkai/data/channel_template/channel_offline.py.j2",
+        "gongkai/data/channel_template/test_channel.py.j2",
         "gongkai/ledger/sqlite.py",
         "gongkai/plugins/hookspecs.py",
         "gongkai/plugins/privacy.py",
@@ -91,3 +96,5 @@ def test_wheel_contents(tmp_path: Path) -> None:
         .decode()
     )
     assert "gongkai = gongkai.cli:main" in entry_points
+    # The contract suite's fixtures load in any project that has gongkai installed.
+    assert "[pytest11]\ngongkai = gongkai.pytest_plugin" in entry_points
