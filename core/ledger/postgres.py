@@ -259,10 +259,8 @@ class PostgresLedger(
 
     @_rerun_on_deadlock
     def request_withdraw(self, item_id: str, reason: str, now: datetime) -> list[DeliveryRow]:
-        with self._write() as db:
-            # The item's state row first, as ingest locks it: the withdrawal and an
-            # ingest of the same item never interleave.
-            db.execute("SELECT 1 FROM item_state WHERE item_id = ? FOR UPDATE", (item_id,))
+        # Marking the item withdrawn updates its state row, the row ingest locks: a
+        # withdrawal and an ingest of the same item happen one after the other.
         rows = super().request_withdraw(item_id, reason, now)
         self._notify()
         return rows
