@@ -4,14 +4,22 @@ faults, and the sample items."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 
 import pytest
+import requests
+import responses
+from pydantic import BaseModel, ConfigDict
 
-from gongkai.channel import ChannelContext
+from gongkai.channel import Channel, ChannelContext, Receipt, Rendition
 from gongkai.channels.webhook import WebhookChannel
 from gongkai.errors import OutcomeUnknown, PermanentError, TransientError
+from gongkai.http import classify_exception, new_session, raise_for_status
 from gongkai.item import Item, content_hash
+from gongkai.testing import ChannelContract
+from gongkai.testing_samples import FakeClock, sample_item
 
 
 def test_the_plugin_is_loaded_through_its_entry_point(pytestconfig):
@@ -71,3 +79,71 @@ def test_the_server_records_requests_and_injects_faults(
     assert [(r.method, r.path) for r in sent] == [("POST", "/hooks")] * 5
     assert {r.header("idempotency-key") for r in sent} == {f"{item.id}:1:{item.content_hash[:16]}"}
     assert sent[-1].json()["item"]["title"] == item.title
+
+
+class LookupChannel(Channel):
+    """PUTs an edition to <url>/<id>; reconcile GETs it and compares the content hash."""
+
+    name = "lookup_kit"
+    guarantee = "lookup"
+
+    class Config(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        url: str
+
+    def __init__(self, config, context) -> None:
+        super().__init__(config, context)
+        self.session = new_session(context)
+
+    def render(self, item):
+        return Rendition(body=json.dumps({"id": item.id, "hash": item.content_hash}))
+
+    def deliver(self, item, rendition, previous):
+        try:
+            response = self.session.put(f"{self.config.url}/{item.id}", data=rendition.body)
+        except requests.RequestException as exc:
+            raise classify_exception(exc, "PUT") from None
+        raise_for_status(response, "PUT")
+        return Receipt(external_id=item.id)
+
+    def reconcile(self, item, attempt):
+        try:
+            response = self.session.get(f"{self.config.url}/{item.id}")
+        except requests.RequestException as exc:
+            raise classify_exception(exc, "GET") from None
+        if response.status_code == 404:
+            return None
+        raise_for_status(response, "GET")
+        if response.json().get("hash") != item.content_hash:
+            return None
+        return Receipt(external_id=item.id)
+
+
+class TestHttpLookupContract(ChannelContract):
+    """The reconcile check of an HTTP channel, with the remote it looks up."""
+
+    channel_class = LookupChannel
+    config = {"url": "https://lookup.example.test/items"}
+    http = True
+    discoverable = False
+
+    def remote_holds(self, mock, held):
+        body = json.dumps({"id": held.id, "hash": held.content_hash})
+        mock.add(responses.GET, f"{self.config['url']}/{held.id}", body=body)
+        mock.add(responses.GET, re.compile(r".*"), status=404)
+        return True
+
+
+def test_an_http_lookup_that_trusts_the_id_alone_fails_the_suite(tmp_path):
+    class Careless(LookupChannel):
+        def reconcile(self, item, attempt):
+            response = self.session.get(f"{self.config.url}/{item.id}")
+            return None if response.status_code == 404 else Receipt(external_id=item.id)
+
+    suite = TestHttpLookupContract()
+    suite.channel_class = Careless
+    context = ChannelContext(name="lookup_kit", state_dir=tmp_path, clock=FakeClock())
+    channel = Careless(Careless.Config(url="https://lookup.example.test/items"), context)
+    with pytest.raises(AssertionError, match="compare the edition or content hash"):
+        suite.test_reconcile_finds_only_what_was_sent(channel, sample_item())
