@@ -39,7 +39,7 @@ log = get_logger(__name__)
 
 #: A pass takes at most this many due rows per unit of ``concurrency``: short passes
 #: let several workers share a backlog and let new work in between.
-WINDOW = 32
+WINDOW = 16
 #: Longest single wait on the ledger, in seconds, between two looks for a stop request.
 WAIT_SLICE = 1.0
 #: Outcomes that mean the pass did nothing itself: another process had the row.
