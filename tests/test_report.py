@@ -369,6 +369,7 @@ def test_every_output_says_the_same(year, tmp_path, capsys, monkeypatch):
     )
     assert "县国土局等1个单位" in notice
     assert "### （一）县教育局" in notice and "edu-q4的公告" in notice
+    assert "被通报单位要认真查找原因" in notice  # said only when a unit is named
     document = docx.Document(out / "通报.docx")
     paragraphs = [p for p in document.paragraphs if p.text]
     assert paragraphs[0].text == "关于2026年第四季度基层政务公开工作情况的通报"
