@@ -2,7 +2,8 @@
 invariants 1-7). Each test names its defect in its docstring.
 
 Library tests use the scripted recording channel and the injected FakeClock; tests of
-processes and HTTP run the real `gongkai` command against the real loopback server.
+processes and HTTP run the real `gongkai` command against the real loopback server. The
+crash tests over processes run on both ledger backends (SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gongkai.errors import (
 from gongkai.http import raise_for_status
 from gongkai.plugins.hookspecs import hookimpl
 from support.fakes import Script, recording_plugin
+from support.pg import BACKENDS, configure_ledger, ledger_url
 from support.server import Recorder, start_server
 
 #: Bounded waits for events that happen within milliseconds once things work.
@@ -45,6 +47,14 @@ def remote():
     yield recorder, url
     recorder.release_all()
     server.shutdown()
+
+
+@pytest.fixture(params=BACKENDS)
+def ledger(request, tmp_path):
+    """The crash tests' ledger: the SQLite file under state_dir, or a fresh PostgreSQL
+    schema (the same defects must stay fixed on both backends)."""
+    with ledger_url(request.param, tmp_path / "state") as url:
+        yield url
 
 
 def write_item(folder, item_id, body=None):
@@ -65,8 +75,8 @@ def write_items(folder, ids):
     return folder
 
 
-def postbox_config(tmp_path, url, concurrency=1):
-    return write_config(
+def postbox_config(tmp_path, url, concurrency=1, ledger="sqlite:"):
+    config = write_config(
         tmp_path,
         f'[plugins]\nload = ["support.postbox"]\n[channels.postbox]\nevery_item = true\n'
         f'url = "{url}"\nread_timeout = 120\n'
@@ -74,15 +84,17 @@ def postbox_config(tmp_path, url, concurrency=1):
         archive=False,
         concurrency=concurrency,
     )
+    return configure_ledger(config, ledger)
 
 
-def webhook_config(tmp_path, url_line, extra=""):
-    return write_config(
+def webhook_config(tmp_path, url_line, extra="", ledger="sqlite:"):
+    config = write_config(
         tmp_path,
         f"[channels.webhook]\nevery_item = true\n{url_line}\n{extra}"
         "[channels.webhook.retry]\nbackoff_initial = 0.01\nbackoff_max = 0.01\n",
         archive=False,
     )
+    return configure_ledger(config, ledger)
 
 
 def stop(proc: subprocess.Popen) -> tuple[str, str]:
@@ -117,10 +129,10 @@ def in_flight(publisher) -> list:
     return [(r.item_id, r.channel) for r in publisher.status() if r.state == "in-flight"]
 
 
-def killed_mid_delivery(tmp_path, recorder, url, item_id):
+def killed_mid_delivery(tmp_path, recorder, url, item_id, ledger="sqlite:"):
     """A publisher SIGKILLed while its POST of ``item_id`` is held by the server."""
     recorder.block = {item_id}
-    config = postbox_config(tmp_path, url)
+    config = postbox_config(tmp_path, url, ledger=ledger)
     items = write_items(tmp_path / "items", [item_id])
     proc = start("publish", str(items), config=config)
     kill_once(proc, recorder.received_blocked, recorder.release, "the blocked request")
@@ -165,13 +177,13 @@ def test_correction_replaces_a_waiting_retry_before_it_is_sent(
     assert (row.state, row.edition, row.delivered_edition) == ("delivered", 2, 2)
 
 
-def test_correction_during_a_delivery_in_another_process_is_sent_too(tmp_path, remote):
+def test_correction_during_a_delivery_in_another_process_is_sent_too(tmp_path, remote, ledger):
     """Defect 1b: a run never reports done while a newer edition waits behind another
     process's delivery; that process sends the newer edition before it ends."""
     recorder, url = remote
     item_id = "e-corrected"
     recorder.block = {item_id}
-    config = postbox_config(tmp_path, url)
+    config = postbox_config(tmp_path, url, ledger=ledger)
     items = write_items(tmp_path / "items", [item_id])
     proc_a = start("publish", str(items), "--json", config=config)
     try:
@@ -200,12 +212,12 @@ def test_correction_during_a_delivery_in_another_process_is_sent_too(tmp_path, r
 # --- 2. withdrawal wins ------------------------------------------------------------------
 
 
-def test_withdrawn_after_a_crash_is_never_sent_again(tmp_path, remote):
+def test_withdrawn_after_a_crash_is_never_sent_again(tmp_path, remote, ledger):
     """Defect 2a: withdrawing an item whose delivery died in a SIGKILL settles it, and
     no later run (not even after `retry --unknown`) sends it again."""
     recorder, url = remote
     item_id = "w-crashed"
-    config, items = killed_mid_delivery(tmp_path, recorder, url, item_id)
+    config, items = killed_mid_delivery(tmp_path, recorder, url, item_id, ledger)
 
     run("withdraw", item_id, "--reason", "信息有误", config=config)
     run("publish", str(items), config=config)
@@ -250,12 +262,12 @@ def test_withdrawal_stops_a_batch_claimed_before_it(tmp_path, make_publisher, it
     assert {states[i] for i in ("a-1", "a-2", "a-4", "a-5")} == {"delivered"}, states
 
 
-def test_interrupted_take_down_is_retried_not_reposted(tmp_path, remote):
+def test_interrupted_take_down_is_retried_not_reposted(tmp_path, remote, ledger):
     """Defect 2c: a withdrawal SIGKILLed during its DELETE is retried by the next run,
     which never POSTs the item again."""
     recorder, url = remote
     item_id = "w-taken-down"
-    config = webhook_config(tmp_path, f'url = "{url}"')
+    config = webhook_config(tmp_path, f'url = "{url}"', ledger=ledger)
     items = write_items(tmp_path / "items", [item_id])
     first = run("publish", str(items), config=config)
     assert first.returncode == 0, first.stderr
@@ -536,10 +548,10 @@ def test_index_numbers_go_past_99999(tmp_path, make_publisher, item_factory, scr
 # --- 8. dead processes' leases in reports --------------------------------------------------
 
 
-def test_status_shows_a_dead_process_delivery_as_unknown(tmp_path, remote):
+def test_status_shows_a_dead_process_delivery_as_unknown(tmp_path, remote, ledger):
     """Defect 8: status reports a SIGKILLed publisher's delivery as unknown, not in-flight."""
     recorder, url = remote
-    config, _ = killed_mid_delivery(tmp_path, recorder, url, "k-killed")
+    config, _ = killed_mid_delivery(tmp_path, recorder, url, "k-killed", ledger)
     row = status_row(config, "k-killed", "postbox")
     assert row["state"] == "unknown", f"status shows {row['state']}: {row['error']}"
 
