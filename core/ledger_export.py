@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from .catalogue import Catalogue
 from .item import CST
-from .ledger import ConfirmationRecord, DeliveryRow, Ledger, State
+from .ledger import ConfirmationRecord, DeliveryRow, Ledger
 
 Timeliness = Literal[
     "on-time", "late", "overdue", "not-due", "no-deadline", "withdrawn-unpublished"
@@ -40,8 +40,6 @@ TIMELINESS_LABELS: dict[str, str] = {
     "no-deadline": "无时限",
     "withdrawn-unpublished": "撤回未发布",
 }
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -184,13 +182,14 @@ def collect(
     for record in ledger.confirmations():
         walls.setdefault(record.item_id, []).append(record)
     published = first_published(ledger, walls)
+    recorded = ledger.all_editions()
     today = now.astimezone(CST).date()
     for summary in ledger.item_summaries():
         payload = summary.payload
         entry = catalogue.get(summary.catalog)
         editions = tuple(
             EditionEntry(e.edition, e.recorded_at, e.content_hash, e.title)
-            for e in ledger.editions(summary.item_id)
+            for e in recorded.get(summary.item_id, ())
         )
         confirmations = tuple(
             ConfirmationEntry(r.channel, r.area, r.kind, r.edition, r.at, r.by, r.photo,
@@ -234,21 +233,12 @@ def first_published(
     """When each item was first published: the first attempt that left one of its
     deliveries ``delivered``, or the first confirmation (``walls``: the confirmation
     record by item id) that it went up on a wall, whichever came first."""
-    first: dict[str, datetime] = {}
-
-    def seen(item_id: str, at: datetime) -> None:
-        known = first.get(item_id)
-        if known is None or at < known:
-            first[item_id] = at
-
-    for entry in ledger.attempt_log(_EPOCH):
-        # Entries logged before schema 4 have no state: their outcome says it.
-        if (entry.state or entry.outcome) == State.DELIVERED:
-            seen(entry.item_id, entry.finished_at)
+    first = ledger.first_delivered()
     for item_id, records in walls.items():
         for record in records:
-            if record.kind == "posted":
-                seen(item_id, record.at)
+            known = first.get(item_id)
+            if record.kind == "posted" and (known is None or record.at < known):
+                first[item_id] = record.at
     return first
 
 

@@ -15,6 +15,7 @@ from gongkai.ledger import (
     Event,
     IllegalTransition,
     IngestRecord,
+    Ledger,
     SQLiteLedger,
     Step,
 )
@@ -107,6 +108,27 @@ def test_editions_new_unchanged_changed_stale(ledger):
     [stale] = ledger.ingest([record(digest="h1")], NOW)
     assert (stale.status, stale.edition, stale.latest_edition) == ("stale", 1, 2)
     assert [(a.action, a.edition) for a in ledger.attempts("a")] == [("superseded", 1)]
+
+
+def test_bulk_reads_answer_as_the_per_item_ones(ledger):
+    """all_editions and first_delivered (one query each for reports over the whole
+    ledger) give what editions() per item and the attempt log give."""
+    ledger.ingest([record("a", "h1"), record("b", "h1"), record("never", "h1")], NOW)
+    ledger.ingest([record("a", "h2")], NOW + timedelta(hours=1))
+    for item_id, at in (("b", NOW + timedelta(hours=2)), ("a", NOW + timedelta(hours=3))):
+        finish(ledger, claim(ledger, item_id, now=at), DONE_STEP, now=at)
+    assert ledger.all_editions() == {
+        s.item_id: ledger.editions(s.item_id) for s in ledger.item_summaries()
+    }
+    assert [e.edition for e in ledger.all_editions()["a"]] == [1, 2]
+    delivered = {
+        e.item_id: e.finished_at for e in ledger.attempt_log(NOW) if e.state == "delivered"
+    }
+    assert ledger.first_delivered() == delivered
+    assert delivered == {"b": NOW + timedelta(hours=2), "a": NOW + timedelta(hours=3)}
+    # The base class's default (for third-party backends) agrees with the query.
+    assert Ledger.all_editions(ledger) == ledger.all_editions()
+    assert Ledger.first_delivered(ledger) == ledger.first_delivered()
 
 
 def test_claim_is_exclusive_and_finish_needs_the_lease(ledger):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from .states import Action, Event, Intent, State
@@ -364,6 +364,24 @@ class Ledger(abc.ABC):
         delivery's history preceded by its last entry before ``since`` (the state it
         was in when the window opened)."""
         raise NotImplementedError(f"{type(self).__name__} cannot read the whole log")
+
+    def all_editions(self) -> dict[str, list[EditionRecord]]:
+        """Every recorded edition of every item, by item id, oldest first. Reports over
+        the whole ledger read this once instead of :meth:`editions` per item; a backend
+        may answer it in one query (this default asks per item)."""
+        return {s.item_id: self.editions(s.item_id) for s in self.item_summaries()}
+
+    def first_delivered(self) -> dict[str, datetime]:
+        """When each item first had a delivery reach ``delivered``, by item id (from the
+        attempt log; entries logged before schema 4 have no state, their outcome says
+        it). A backend may answer it in one query (this default reads the whole log)."""
+        first: dict[str, datetime] = {}
+        for entry in self.attempt_log(datetime.min.replace(tzinfo=UTC)):
+            if (entry.state or entry.outcome) == State.DELIVERED:
+                known = first.get(entry.item_id)
+                if known is None or entry.finished_at < known:
+                    first[entry.item_id] = entry.finished_at
+        return first
 
     @abc.abstractmethod
     def request_withdraw(self, item_id: str, reason: str, now: datetime) -> list[DeliveryRow]:

@@ -229,6 +229,28 @@ class ReadRows:
             for number, digest, title, at in found
         ]
 
+    def all_editions(self) -> dict[str, list[EditionRecord]]:
+        with self._read() as db:
+            found = db.execute(
+                "SELECT item_id, edition, content_hash, title, created_at FROM items "
+                "ORDER BY item_id, edition"
+            ).fetchall()
+        editions: dict[str, list[EditionRecord]] = {}
+        for item_id, number, digest, title, at in found:
+            editions.setdefault(item_id, []).append(
+                EditionRecord(item_id, number, digest, title, parse_ts(at))
+            )
+        return editions
+
+    def first_delivered(self) -> dict[str, datetime]:
+        # Timestamps are fixed-width UTC text, so min() is the earliest.
+        with self._read() as db:
+            found = db.execute(
+                "SELECT item_id, min(finished_at) FROM attempts "
+                "WHERE coalesce(state, outcome) = 'delivered' GROUP BY item_id"
+            ).fetchall()
+        return {item_id: parse_ts(at) for item_id, at in found}
+
     def withdrawal(self, item_id: str) -> tuple[datetime, str] | None:
         with self._read() as db:
             found = db.execute(
