@@ -705,6 +705,10 @@ def build_channel_settings(
         core["type"] = kind
         own = {k: v for k, v in table.items() if k not in CORE_CHANNEL_KEYS}
         config_cls = channel_classes[kind].Config
+        if getattr(channel_classes[kind], "unavailable", None):
+            # A stand-in for a broken plugin (core/unavailable.py): its table is for
+            # the real Config, read once the plugin is fixed.
+            own = {}
         own = _resolve_env_refs(own, config_cls, settings.source, key, missing_secrets)
         try:
             # A channel's relative paths (the portal's out_dir) may resolve against it.

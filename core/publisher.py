@@ -15,7 +15,12 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from gongkai.plugins.diagnostics import hooks_of
-from gongkai.plugins.manager import DEFAULT_PLUGINS, collect_channels, get_plugin_manager
+from gongkai.plugins.manager import (
+    DEFAULT_PLUGINS,
+    ChannelInfo,
+    collect_channels,
+    get_plugin_manager,
+)
 
 from . import sandbox, sources
 from .attempt import ActiveChannel
@@ -52,6 +57,7 @@ from .report import compute as compute_report
 from .results import RunResult
 from .run import Run
 from .settle import expire
+from .unavailable import unavailable_channel
 from .workdays import WorkCalendar
 
 
@@ -139,13 +145,20 @@ class Publisher:
         )
         self.channel_classes = collect_channels(self.pm, strict=strict)
         refused = {p.channel: str(p) for p in self.pm.problems if p.channel}
+        # A configured channel whose plugin broke is served by a stand-in that pauses
+        # it, so the other channels go on and its deliveries wait (core/unavailable.py).
+        for name, problem in refused.items():
+            if name in _configured_kinds(settings) and name not in self.channel_classes:
+                self.channel_classes[name] = ChannelInfo(
+                    unavailable_channel(name, problem), "(unavailable)"
+                )
         #: Secrets whose environment variable is unset; only a Publisher built with
         #: ``sends=False`` (status, validate, render…) gets this far with any.
         self.missing_secrets: list[str] = []
         self.channel_settings = build_channel_settings(
             settings,
             {n: i.cls for n, i in self.channel_classes.items()},
-            refused,
+            {n: why for n, why in refused.items() if n not in self.channel_classes},
             None if sends else self.missing_secrets,
         )
         self.sends = sends
@@ -719,6 +732,15 @@ def _hide_credentials(value: Any, key: str = "") -> Any:
         if netloc != parts.netloc or query != parts.query:
             return urlunsplit(parts._replace(netloc=netloc, query=query))
     return value
+
+
+def _configured_kinds(settings: Settings) -> set[str]:
+    """The installed channels config.toml enables (a table's ``type``, else its name)."""
+    return {
+        table.get("type", name)
+        for name, table in settings.channels.items()
+        if isinstance(table, dict) and table.get("enabled", True)
+    }
 
 
 def _secret_env(table: Any) -> dict[str, str]:

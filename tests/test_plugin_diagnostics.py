@@ -104,18 +104,37 @@ def test_a_broken_plugin_is_named_and_the_other_channels_still_deliver(tmp_path,
     assert says in strict.stderr and "--strict" in strict.stderr
 
 
-def test_a_configured_channel_whose_plugin_broke_names_plugin_and_distribution(tmp_path):
-    """Config asks for the channel, so gongkai refuses to run without it rather than
-    route its items nowhere; the message says which package to fix."""
+def test_a_configured_channel_whose_plugin_broke_waits_while_the_others_deliver(tmp_path):
+    """Config asks for the channel: its deliveries are recorded and paused (the message
+    says which package to fix), the other channels deliver, and once the plugin is
+    fixed the next run sends what waited."""
     site = make_distribution(tmp_path / "site", "led_screen", BROKEN["import"][0])
-    config = write_config(tmp_path, extra="[channels.led_screen]\n")
+    config = write_config(tmp_path, extra="[channels.led_screen]\nevery_item = true\n")
 
-    result = run("publish", str(ITEM), config=config, env=path_env(site))
+    broken = run("publish", str(ITEM), "--json", config=config, env=path_env(site))
 
-    assert result.returncode == 2
-    assert "channels.led_screen" in result.stderr
-    assert "distribution 'gongkai-led-screen' 0.3.1" in result.stderr
-    assert "No module named serial_led" in result.stderr
+    assert broken.returncode == 1, broken.stderr
+    outcomes = {o["channel"]: o for o in as_json(broken)["outcomes"]}
+    assert outcomes["archive"]["status"] == "delivered"
+    waiting = outcomes["led_screen"]
+    assert waiting["status"] == "paused", waiting
+    assert "distribution 'gongkai-led-screen' 0.3.1" in waiting["detail"]
+    assert "No module named serial_led" in waiting["detail"]
+    assert "fix or reinstall the plugin" in waiting["detail"]
+    # --strict still refuses to start with it.
+    strict = run("publish", str(ITEM), "--strict", config=config, env=path_env(site))
+    assert strict.returncode == 2 and "--strict" in strict.stderr
+
+    fixed = make_distribution(
+        tmp_path / "fixed",
+        "led_screen",
+        GOOD_CHANNEL.format(cls="Led", name="led_screen", body=DELIVER),
+    )
+    again = run("publish", str(ITEM), "--json", config=config, env=path_env(fixed))
+
+    assert again.returncode == 0, again.stderr
+    outcomes = {o["channel"]: o["status"] for o in as_json(again)["outcomes"]}
+    assert outcomes["led_screen"] == "delivered", outcomes
 
 
 def test_channels_verbose_shows_each_plugin_where_it_comes_from(tmp_path):
