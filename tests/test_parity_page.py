@@ -92,21 +92,4 @@ def test_axe_finds_no_violation_and_the_page_requests_nothing(tmp_path):
     report, history = sample_report()
     page = tmp_path / "parity.html"
     page.write_text(render_page(report, history), "utf-8")
-    options = browser_tests.webdriver.ChromeOptions()
-    options.binary_location = browser_tests.CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = browser_tests.webdriver.Chrome(
-        options=options, service=browser_tests.Service(browser_tests.DRIVER)
-    )
-    try:
-        for width in (1280, 400):  # the wide matrix scrolls inside its region on a phone
-            driver.set_window_size(width, 900)
-            driver.get(page.as_uri())
-            violations = browser_tests._axe(driver)
-            assert not violations, [f"{v['id']}: {v['help']}" for v in violations]
-        requests = [u for u in browser_tests._requests(driver) if not u.startswith("file:")]
-        assert requests == []
-    finally:
-        driver.quit()
+    browser_tests.check_standalone_page(page)

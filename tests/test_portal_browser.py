@@ -74,18 +74,40 @@ def base_url(site):
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser():
+def new_driver() -> webdriver.Chrome:
+    """Headless Chromium at 1280×900 that logs every request its pages make, to prove
+    none leaves the site."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(flag)
     options.add_argument("--window-size=1280,900")
-    # Every request the pages make is logged, to prove none leaves the site.
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
+    return webdriver.Chrome(options=options, service=Service(DRIVER))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = new_driver()
     yield driver
     driver.quit()
+
+
+def check_standalone_page(page: Path, widths: tuple[int, ...] = (1280, 400)) -> None:
+    """A self-contained page (parity, report): no WCAG 2.1 A/AA violation at any of
+    ``widths`` (a wide table scrolls inside its region on a phone), and no request for
+    anything beyond the file itself."""
+    driver = new_driver()
+    try:
+        for width in widths:
+            driver.set_window_size(width, 900)
+            driver.get(page.as_uri())
+            violations = _axe(driver)
+            assert not violations, [f"{v['id']}: {v['help']}" for v in violations]
+        requests = [u for u in _requests(driver) if not u.startswith("file:")]
+        assert requests == []
+    finally:
+        driver.quit()
 
 
 def _axe(browser) -> list[dict]:

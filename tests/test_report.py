@@ -427,24 +427,7 @@ def test_the_page_passes_axe_and_requests_nothing(year, tmp_path):
     browser_tests = pytest.importorskip("test_portal_browser")
     page = tmp_path / "report.html"
     page.write_text(render_page(year.report(*quarter("2026Q4"))), "utf-8")
-    options = browser_tests.webdriver.ChromeOptions()
-    options.binary_location = browser_tests.CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = browser_tests.webdriver.Chrome(
-        options=options, service=browser_tests.Service(browser_tests.DRIVER)
-    )
-    try:
-        for width in (1280, 400):
-            driver.set_window_size(width, 900)
-            driver.get(page.as_uri())
-            violations = browser_tests._axe(driver)
-            assert not violations, [f"{v['id']}: {v['help']}" for v in violations]
-        requests = [u for u in browser_tests._requests(driver) if not u.startswith("file:")]
-        assert requests == []
-    finally:
-        driver.quit()
+    browser_tests.check_standalone_page(page)
 
 
 def test_the_page_is_valid_html5(year, tmp_path):
