@@ -30,18 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the loopback remote, the channel, the drain
 
-from support import drain  # noqa: E402  (needs the path above)
+from support import drain, pg  # noqa: E402  (needs the path above)
 
 
 def measure(workers: int, args: argparse.Namespace) -> tuple[float, dict[str, int]]:
     with contextlib.ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gongkai-workers-")))
         # A fresh ledger per measurement: on PostgreSQL, a schema of its own, dropped after.
-        ledger = (
-            stack.enter_context(drain.pg_schema("bench", args.postgresql))
-            if args.postgresql
-            else None
-        )
+        ledger = stack.enter_context(pg.fresh_schema(args.postgresql)) if args.postgresql else None
         with drain.remote(args.latency) as remote:
             config = drain.write_config(
                 folder, remote.url, ledger=ledger, concurrency=args.concurrency
@@ -61,10 +57,10 @@ def main() -> None:
     parser.add_argument(
         "--postgresql",
         nargs="?",
-        const=drain.PG_DB,
+        const=pg.SERVER_URL,
         metavar="URL",
         help=f"a PostgreSQL ledger in this database, a fresh schema per run (default URL: "
-        f"{drain.PG_DB}); without it, SQLite",
+        f"{pg.SERVER_URL}); without it, SQLite",
     )
     parser.add_argument("--workers", default="1,2,4")
     args = parser.parse_args()

@@ -17,17 +17,12 @@ import pytest
 
 from gongkai import Publisher
 from support import drain
+from support.pg import fresh_schema
 
 FULL = pytest.mark.skipif(
     not os.environ.get("GONGKAI_DRAIN_FULL"),
     reason="the full drain takes minutes; run it with GONGKAI_DRAIN_FULL=1",
 )
-
-
-def _postgres_ledger_landed() -> bool:
-    from gongkai.config import Settings
-
-    return "ledger" in Settings.model_fields
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,9 +31,7 @@ def ledger_url(request):
     if request.param == "sqlite":
         yield None
         return
-    if not _postgres_ledger_landed():
-        pytest.skip("no PostgreSQL ledger backend in this checkout yet ([gongkai] ledger)")
-    with drain.pg_schema("worker") as url:
+    with fresh_schema() as url:
         yield url
 
 

@@ -104,26 +104,6 @@ class Remote:
         self.server.server_close()
 
 
-#: The shared test database (trust auth); each test gets a schema of its own in it.
-PG_DB = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def pg_schema(name: str, database: str = PG_DB) -> Iterator[str]:
-    """A fresh schema in the test database, dropped afterwards: other engineers and CI
-    use the same database at once. Yields a ledger URL whose search_path is it."""
-    import psycopg
-
-    schema = f"drain_{name}_{os.getpid()}_{random.randrange(1 << 30)}"
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{database}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(database, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 def write_config(
     folder: Path,
     url: str,

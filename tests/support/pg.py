@@ -24,15 +24,16 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 @contextmanager
-def fresh_schema() -> Iterator[str]:
-    """A ledger URL whose connections use a new, empty schema; dropped afterwards."""
+def fresh_schema(server: str = SERVER_URL) -> Iterator[str]:
+    """A ledger URL whose connections use a new, empty schema in ``server``'s
+    database; dropped afterwards."""
     name = f"gk_{secrets.token_hex(6)}"
-    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {name}")
     try:
-        yield f"{SERVER_URL}?options=-csearch_path%3D{name}"
+        yield f"{server}?options=-csearch_path%3D{name}"
     finally:
-        with psycopg.connect(SERVER_URL, autocommit=True) as conn:
+        with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
