@@ -26,6 +26,7 @@ from clihelp import EXAMPLES, ROOT
 from gongkai import ChannelContext
 from gongkai import __all__ as PUBLIC_NAMES
 from gongkai.workdays import WorkCalendar
+from support.venv import gongkai_in, venv_with
 
 PLUGIN = ROOT / "examples" / "plugins" / "gongkai-led-screen"
 ITEM = EXAMPLES / "01-land-pre-announcement.md"
@@ -39,20 +40,7 @@ def venv_python(tmp_path_factory) -> Path:
     source = shutil.copytree(
         PLUGIN, root / "src", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
     )
-    venv = root / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-        check=True,
-    )
-    python = venv / "bin" / "python"
-    installed = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
-        + ["--no-deps", "--no-build-isolation", "--no-index", str(source)],
-        capture_output=True,
-        text=True,
-    )
-    assert installed.returncode == 0, installed.stderr
-    return python
+    return venv_with(root / "venv", str(source))
 
 
 @pytest.fixture
@@ -71,16 +59,6 @@ def controller():
         sys.modules.pop(spec.name, None)
 
 
-def gongkai(python: Path, *args: str, config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(python), "-m", "gongkai.cli", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=config.parent,
-        timeout=120,
-    )
-
-
 def write_config(tmp_path: Path, url: str) -> Path:
     config = tmp_path / "config.toml"
     config.write_text(
@@ -94,14 +72,14 @@ def write_config(tmp_path: Path, url: str) -> Path:
 def test_installed_plugin_is_listed_publishes_and_withdraws(venv_python, controller, tmp_path):
     config = write_config(tmp_path, controller.url)
 
-    listed = gongkai(venv_python, "channels", "--json", config=config)
+    listed = gongkai_in(venv_python, "channels", "--json", config=config)
     assert listed.returncode == 0, listed.stderr
     [row] = [r for r in json.loads(listed.stdout) if r["name"] == "led_screen"]
     assert row["distribution"] == "gongkai-led-screen" and row["version"] == "0.1.0"
     assert row["module"] == "gongkai_led_screen.channel"
     assert row["guarantee"] == "upsert" and row["configured"] == "enabled"
 
-    published = gongkai(venv_python, "publish", str(ITEM), "--json", config=config)
+    published = gongkai_in(venv_python, "publish", str(ITEM), "--json", config=config)
     assert published.returncode == 0, published.stderr
     outcomes = {o["channel"]: o for o in json.loads(published.stdout)["outcomes"]}
     assert outcomes["led_screen"]["status"] == "delivered", outcomes["led_screen"]
@@ -112,7 +90,7 @@ def test_installed_plugin_is_listed_publishes_and_withdraws(venv_python, control
     # land.pre-announcement: 10 working days, so at least two weeks on the calendar.
     assert (entry["to"] > entry["from"]) and entry["lines"][-1].startswith("公示至")
 
-    withdrawn = gongkai(venv_python, "withdraw", ITEM_ID, "--reason", "测试撤回", config=config)
+    withdrawn = gongkai_in(venv_python, "withdraw", ITEM_ID, "--reason", "测试撤回", config=config)
     assert withdrawn.returncode == 0, withdrawn.stderr
     assert controller.showing() == []
     assert [r.method for r in controller.requests if r.path != "/api/playlist"] == [

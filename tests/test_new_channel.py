@@ -22,6 +22,7 @@ from gongkai.cli import build_parser, main
 from gongkai.cli_new_channel import ask_kind, cmd_new_channel, render_package, write_package
 from gongkai.errors import UsageError
 from gongkai.testing_server import LoopbackServer
+from support.venv import gongkai_in, venv_with
 
 KINDS = ("http", "file", "offline")
 ITEM = EXAMPLES / "06-housing-policy.md"
@@ -36,31 +37,9 @@ def scaffolded(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
     for kind in KINDS:
         packages[kind] = root / kind
         assert main(["new-channel", f"made_{kind}", f"--{kind}", "--dir", str(root / kind)]) == 0
-    venv = root / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-        check=True,
-    )
-    python = venv / "bin" / "python"
     editable = [arg for kind in KINDS for arg in ("-e", str(packages[kind]))]
-    installed = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
-        + ["--no-deps", "--no-build-isolation", "--no-index", *editable],
-        capture_output=True,
-        text=True,
-    )
-    assert installed.returncode == 0, installed.stderr
+    python = venv_with(root / "venv", *editable)
     return python, packages
-
-
-def run_gongkai(python: Path, *args: str, config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(python), "-m", "gongkai.cli", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=config.parent,
-        timeout=120,
-    )
 
 
 def test_each_package_passes_its_own_tests_in_its_environment(scaffolded):
@@ -101,7 +80,7 @@ def test_each_channel_is_listed_and_publishes_an_item(scaffolded, tmp_path):
             "\n[channels.made_offline]\nevery_item = true\n",
             encoding="utf-8",
         )
-        listed = run_gongkai(python, "channels", "--json", config=config)
+        listed = gongkai_in(python, "channels", "--json", config=config)
         assert listed.returncode == 0, listed.stderr
         rows = {r["name"]: r for r in json.loads(listed.stdout)}
         for kind in KINDS:
@@ -111,7 +90,7 @@ def test_each_channel_is_listed_and_publishes_an_item(scaffolded, tmp_path):
         assert rows["made_http"]["guarantee"] == "idempotency-key"
         assert rows["made_file"]["guarantee"] == rows["made_offline"]["guarantee"] == "upsert"
 
-        published = run_gongkai(python, "publish", str(ITEM), "--json", config=config)
+        published = gongkai_in(python, "publish", str(ITEM), "--json", config=config)
         assert published.returncode == 0, published.stdout + published.stderr
         outcomes = {o["channel"]: o for o in json.loads(published.stdout)["outcomes"]}
         assert outcomes["made_http"]["status"] == "delivered", outcomes["made_http"]
