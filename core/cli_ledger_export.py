@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING
 
-from .cli_output import EXIT_OK, emit, table
+from .cli_output import EXIT_OK, emit, table, writing
 from .errors import UsageError
 from .ledger_export import TIMELINESS_LABELS
 
@@ -55,7 +55,8 @@ def cmd_ledger_export(
     if args.xlsx:
         from .ledger_xlsx import write_xlsx  # openpyxl is only imported when asked for
 
-        write_xlsx(export, args.xlsx)
+        with writing(args.xlsx):
+            write_xlsx(export, args.xlsx)
     counts = export.counts()
     rows = [
         ("items", counts["items"]),

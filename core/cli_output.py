@@ -11,12 +11,13 @@ import argparse
 import json
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ItemProblem
+from .errors import ItemProblem, UsageError
 from .item import CST
 from .log import scrub
 from .results import RunResult
@@ -82,6 +83,20 @@ def _json_value(value: object) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Around writing a file the operator named (--html, --xlsx, --notice): a path that
+    cannot be written (a folder, a read-only place) is a usage error naming it, not a
+    traceback. Missing parent folders are made by the writers."""
+    try:
+        yield
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise UsageError(
+            f"cannot write {path} ({why}); give a file path in a folder you can write"
+        ) from None
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from .cli_output import EXIT_FAILED, EXIT_OK, cell_limit, emit
+from .cli_output import EXIT_FAILED, EXIT_OK, cell_limit, emit, writing
 from .confirm import moment, parse_when
 from .fileio import write_atomic
 from .parity_text import render_text
@@ -52,7 +52,8 @@ def cmd_parity(
             from .parity_html import render_page  # only this option needs the page
 
             history = publisher.parity_history(report.now) if publisher.has_ledger else []
-            write_atomic(args.html, render_page(report, history).encode("utf-8"))
+            with writing(args.html):
+                write_atomic(args.html, render_page(report, history).encode("utf-8"))
     code = EXIT_OK if report.ok else EXIT_FAILED
     text = render_text(report, limit=cell_limit(args))
     if args.html:

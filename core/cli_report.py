@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cli_ledger_export import _day
-from .cli_output import EXIT_OK, emit, local_time, table
+from .cli_output import EXIT_OK, emit, local_time, table, writing
 from .errors import UsageError
 from .report import PART_LABELS, Report, known_units, quarter
 
@@ -78,18 +78,22 @@ def cmd_report(
     if args.xlsx:
         from .report_xlsx import write_xlsx  # openpyxl only when asked for
 
-        write_xlsx(report, args.xlsx)
+        with writing(args.xlsx):
+            write_xlsx(report, args.xlsx)
         written.append(args.xlsx)
     if args.html:
         from .fileio import write_atomic
         from .report_html import render_page
 
-        write_atomic(Path(args.html), render_page(report).encode("utf-8"))
+        with writing(args.html):
+            write_atomic(Path(args.html), render_page(report).encode("utf-8"))
         written.append(args.html)
     if args.notice:
         from .report_notice import write_notice
 
-        written += [str(p) for p in write_notice(report, args.notice, notice_template, issuer)]
+        with writing(args.notice):
+            notices = write_notice(report, args.notice, notice_template, issuer)
+        written += [str(p) for p in notices]
     emit(args, {**report.as_dict(), "written": written}, render_text(report, written))
     return EXIT_OK
 

@@ -189,6 +189,9 @@ def test_cli_json_and_period(ledger, tmp_path, capsys):
     ledger.close()
     out = tmp_path / "out" / "ledger.xlsx"
     args = ["ledger-export", "-c", str(config), "--json", "--xlsx", str(out)]
+    # A folder given as the workbook: a usage error naming it, no traceback.
+    assert main(["ledger-export", "-c", str(config), "--xlsx", str(tmp_path)]) == 2
+    assert f"cannot write {tmp_path}" in capsys.readouterr().err
     assert main([*args, "--from", "2026-11-28", "--to", "2026-11-30"]) == 0
     data = json.loads(capsys.readouterr().out)
     # Formed before the period; only the correction, the withdrawal and the tender

@@ -401,6 +401,20 @@ def test_terminal_table_and_usage_errors(year, capsys, monkeypatch):
         main(["report", "--quarter", "2026Q5"])
 
 
+@pytest.mark.parametrize("option", ["--xlsx", "--html", "--notice"])
+def test_an_output_path_that_cannot_be_written_is_a_usage_error(
+    year, tmp_path, capsys, monkeypatch, option
+):
+    monkeypatch.setattr("gongkai.cli._publisher", lambda args, **kw: year)
+    monkeypatch.setattr(Publisher, "__exit__", lambda self, *exc: None)
+    # Below a file, as a mistyped path gives: no folder can be made there.
+    (tmp_path / "readme.md").write_text("x", "utf-8")
+    target = tmp_path / "readme.md" / "out"
+    assert main(["report", "--quarter", "2026Q4", option, str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and str(target) in err and "Traceback" not in err, err
+
+
 def test_a_notice_template_an_office_overrides(year, tmp_path):
     template = tmp_path / "notice.md.j2"
     template.write_text(
