@@ -380,8 +380,10 @@ def _check_time(
     local = earliest.astimezone(CST)
     early = when.date() < local.date() if day_only else when < earliest
     if early:
+        # A date alone is compared as a day, and shown as one (not as its noon).
+        given = f"{when:%Y-%m-%d}" if day_only else f"{when:%Y-%m-%d %H:%M}"
         raise UsageError(
-            f"--at {when:%Y-%m-%d %H:%M} is before {what} ({local:%Y-%m-%d %H:%M} Beijing "
+            f"--at {given} is before {what} ({local:%Y-%m-%d %H:%M} Beijing "
             f"time) for '{row.item_id}' on '{row.channel}'; check the date"
         )
 

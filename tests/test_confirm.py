@@ -53,7 +53,14 @@ def test_confirming_moves_the_delivery_to_delivered_and_records_who_and_when(pin
         (ITEM_ID, "wechat", date(2026, 11, 26), "王", UnknownItem, "gongkai status"),
         (ITEM_ID, "pinboard", datetime(2099, 1, 1, 9, 0, tzinfo=CST), "王", UsageError, "future"),
         (ITEM_ID, "pinboard", date(2026, 11, 27), "王", UsageError, "future"),
-        (ITEM_ID, "pinboard", date(2026, 11, 25), "王", UsageError, "before it was written"),
+        (
+            ITEM_ID,
+            "pinboard",
+            date(2026, 11, 25),
+            "王",
+            UsageError,
+            "--at 2026-11-25 is before it was written",
+        ),
         (
             ITEM_ID,
             "pinboard",
