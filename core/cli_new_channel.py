@@ -148,8 +148,8 @@ def cmd_new_channel(args: argparse.Namespace) -> int:
         "pip install -e '.[test]'",
         "pytest",
         f"gongkai channels   (lists {args.name})",
-        f"edit src/{names(args.name)['package']}/channel.py; docs/writing-a-channel.md "
-        "explains the contract",
+        f"edit src/{names(args.name)['package']}/channel.py; gongkai's guide "
+        "(docs/writing-a-channel.md in its repository) explains the contract",
     ]
     lines = [f"created {p}" for p in written]
     lines += ["", "next steps:", *(f"  {n}. {step}" for n, step in enumerate(steps, 1))]

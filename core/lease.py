@@ -23,8 +23,13 @@ _host: str | None = None
 def set_host(host: str | None) -> None:
     """Name this process's host in the claims it makes (None: the machine's name)."""
     global _host
-    if host is not None and (not host or ":" in host or "#" in host):
-        raise ValueError(f"host id {host!r}: give a name without ':' or '#'")
+    if host is not None and (
+        not host
+        or any(c in host for c in ":#")
+        or not host.isprintable()
+        or any(c.isspace() for c in host)
+    ):
+        raise ValueError(f"{host!r}: give a name without ':', '#' or spaces")
     _host = host
 
 

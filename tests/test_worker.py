@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gongkai import Publisher
+from gongkai.lease import set_host, this_host
 from gongkai.ledger import Capabilities, IngestRecord, SQLiteLedger
 from gongkai.loader import LoadedItem
 from gongkai.results import RunResult
@@ -201,6 +203,14 @@ def test_a_bad_host_id_is_refused(tmp_path):
     )
     assert done.returncode == 2
     assert "--host-id" in done.stderr and "without ':'" in done.stderr
+
+
+@pytest.mark.parametrize("host", ["a:b", "a#1", "bad id", "", "tab\there"])
+def test_host_ids_that_would_break_claim_owners_are_refused(host):
+    with pytest.raises(ValueError, match="give a name without"):
+        set_host(host)
+    set_host(None)  # unchanged: the machine's name
+    assert this_host() == socket.gethostname()
 
 
 def test_a_pass_takes_a_window_of_the_backlog_so_workers_share_it(make_publisher, item_factory):

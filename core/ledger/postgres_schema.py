@@ -216,8 +216,8 @@ class PostgresConnection:
         except psycopg.Error as exc:
             raise StateError(
                 f"{self.path}: cannot connect to the PostgreSQL ledger ({_first_line(exc)}); "
-                "check that the server runs, the URL in [gongkai] ledger, and the password "
-                "variable ledger_password names"
+                "check that the server runs, the ledger URL (--url, or [gongkai] ledger) and "
+                "the password (--password-env, or the variable ledger_password names)"
             ) from None
         if self.schema is None:
             raise StateError(
