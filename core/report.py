@@ -143,6 +143,8 @@ class Tally:
     interpreted_in_step: int = 0
     interpreted_late: int = 0
     interpretations_missing: int = 0
+    #: Policies whose 解读 is not due yet (still within interpretation_days).
+    interpretations_not_due: int = 0
     responses: int = 0
     responses_on_time: int = 0
     responses_late: int = 0
@@ -601,6 +603,7 @@ def _tally(facts: _Facts) -> Tally:
         interpreted_in_step=interpretations["in-step"],
         interpreted_late=interpretations["late"],
         interpretations_missing=interpretations["missing"],
+        interpretations_not_due=interpretations["not-due"],
         responses=sum(responses.values()),
         responses_on_time=responses["on-time"],
         responses_late=responses["late"],

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import docx
@@ -425,6 +426,18 @@ def test_a_notice_template_an_office_overrides(year, tmp_path):
     template.write_text("{{ nothing.here }}")
     with pytest.raises(ConfigError, match="notice.md.j2"):
         render_markdown(report, template)
+
+
+def test_the_notice_accounts_for_what_is_not_due_yet(year):
+    """Items and 解读 whose deadline has not come are said, so the counts add up."""
+    report = year.report(*quarter("2026Q4"))
+    total = report.total
+    waiting = replace(report, total=replace(total, not_due=2, interpretations_not_due=1))
+    text = render_markdown(waiting)
+    assert f"按时公开率{total.on_time / total.judged:.1%}；另有2项尚未到公开期限。" in text
+    assert "，尚在解读期限内1件。" in text
+    plain = render_markdown(replace(report, total=replace(total, not_due=0)))
+    assert "尚未到公开期限" not in plain
 
 
 def test_cycles_periods_and_numbers():
